@@ -1,0 +1,1 @@
+"""policybot: wiring, configuration and the chat-platform adapters around the shared core."""

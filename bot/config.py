@@ -1,0 +1,92 @@
+"""Deployment configuration from app.yaml: the trust profile, active packs, storage.
+
+Secrets never come from here; adapters read tokens from the environment.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from handlers.trust import Contact, CrisisLine, TrustProfile
+from knowledge.packs import read_yaml
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = PROJECT_DIR / "app.yaml"
+SECRET_HINTS = ("token", "secret", "password", "signing")
+
+
+class ConfigError(ValueError):
+    """app.yaml cannot be used; the message names the file and the key."""
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    path: Path
+    trust: TrustProfile
+    packs: tuple[str, ...]
+    database: Path
+    raw: dict = field(default_factory=dict, repr=False)
+
+
+def _req(data: dict, key: str, where: str):
+    value = data.get(key) if isinstance(data, dict) else None
+    if value in (None, "", [], {}):
+        raise ConfigError(f"{where}: missing '{key}'")
+    return value
+
+
+def _contact(data, where: str) -> Contact:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping with 'name' and 'email' or 'contact'")
+    return Contact(name=str(_req(data, "name", where)), email=str(data.get("email") or ""),
+                   contact=str(data.get("contact") or ""))
+
+
+def _no_secrets(data, where: str) -> None:
+    """Refuse configs that carry credentials: they belong in environment variables."""
+    if isinstance(data, dict):
+        for k, v in data.items():
+            if any(h in str(k).lower() for h in SECRET_HINTS) and v:
+                raise ConfigError(f"{where}.{k}: secrets must come from environment variables, not app.yaml")
+            _no_secrets(v, f"{where}.{k}")
+    elif isinstance(data, list):
+        for i, v in enumerate(data):
+            _no_secrets(v, f"{where}[{i}]")
+
+
+def load_config(path: str | os.PathLike | None = None) -> AppConfig:
+    """Load app.yaml: the explicit path, else $POLICYBOT_CONFIG, else the project's app.yaml."""
+    path = Path(path or os.environ.get("POLICYBOT_CONFIG") or DEFAULT_CONFIG)
+    data = read_yaml(path, error=ConfigError)
+    f = str(path)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{f}: expected a mapping with 'trust' and 'packs'")
+    _no_secrets(data, f)
+    t = _req(data, "trust", f)
+    w = f"{f}: trust"
+    lines = []
+    for i, line in enumerate(_req(t, "crisis_lines", w)):
+        if not isinstance(line, dict):
+            raise ConfigError(f"{w}.crisis_lines[{i}]: expected a mapping with 'name' and 'number'")
+        lines.append(CrisisLine(name=str(_req(line, "name", f"{w}.crisis_lines[{i}]")),
+                                number=str(_req(line, "number", f"{w}.crisis_lines[{i}]")),
+                                note=str(line.get("note") or "")))
+    channels = [_contact(c, f"{w}.approved_channels[{i}]") for i, c in enumerate(_req(t, "approved_channels", w))]
+    trust = TrustProfile(
+        name=str(_req(t, "name", w)), short_name=str(t.get("short_name") or t["name"]),
+        comms=_contact(_req(t, "comms", w), f"{w}.comms"),
+        safeguarding=_contact(_req(t, "safeguarding", w), f"{w}.safeguarding"),
+        foi=_contact(t["foi"], f"{w}.foi") if t.get("foi") else None,
+        crisis_lines=tuple(lines), approved_channels=tuple(channels),
+        disclaimer=str(_req(t, "disclaimer", w)).strip())
+    packs = _req(data, "packs", f)
+    if not isinstance(packs, list) or not all(isinstance(p, str) for p in packs):
+        raise ConfigError(f"{f}: packs must be a list of pack names, primary first")
+    storage = data.get("storage") or {}
+    db = Path(str(storage.get("database") or "data/policybot.db"))
+    if os.environ.get("POLICYBOT_DATABASE"):
+        db = Path(os.environ["POLICYBOT_DATABASE"])
+    elif not db.is_absolute():
+        db = path.parent / db
+    return AppConfig(path=path, trust=trust, packs=tuple(packs), database=db, raw=data)

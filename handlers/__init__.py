@@ -1,0 +1,1 @@
+"""Platform-neutral conversation handlers: every surface (console, Slack, Teams) calls these."""
