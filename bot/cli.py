@@ -1,0 +1,99 @@
+"""The `policybot` command line: chat, ask (and later check, incidents, serve).
+
+Start-up problems (a bad pack, a bad app.yaml) print one line naming the file and
+exit 2, rather than a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import TextIO
+
+from knowledge.packs import PackError
+
+from .config import ConfigError
+
+
+def _core(args):
+    from .app import build_core
+    return build_core(args.config)
+
+
+def _emit(obj: dict, out: TextIO) -> None:
+    out.write(json.dumps(obj, ensure_ascii=False) + "\n")
+
+
+def jsonl(stdin: TextIO, stdout: TextIO, field: str, run) -> int:
+    """Answer JSON Lines: one output line per input line, carrying its id; bad lines get an error."""
+    for n, line in enumerate(stdin, 1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+            if not isinstance(item, dict):
+                raise ValueError("expected a JSON object")
+        except ValueError as exc:
+            _emit({"id": None, "line": n, "error": f"not a JSON object: {exc}"}, stdout)
+            continue
+        value = item.get(field)
+        if not isinstance(value, str):
+            _emit({"id": item.get("id"), "line": n, "error": f"missing text field '{field}'"}, stdout)
+            continue
+        _emit({"id": item.get("id"), **run(item)}, stdout)
+    return 0
+
+
+def cmd_ask(args, stdin: TextIO, stdout: TextIO) -> int:
+    core = _core(args)
+    if args.jsonl:
+        return jsonl(stdin, stdout, "question", lambda item: core.ask.answer(item["question"]).data)
+    question = " ".join(args.question) if args.question else ""
+    if question == "-":
+        question = stdin.read()
+    reply = core.ask.answer(question)
+    if args.json:
+        _emit({"kind": reply.kind, **reply.data}, stdout)
+    else:
+        from handlers.replies import render_text
+        stdout.write(render_text(reply) + "\n")
+    return 0
+
+
+def cmd_chat(args, stdin: TextIO, stdout: TextIO) -> int:
+    from .console import run_console
+    return run_console(_core(args), stdin, stdout)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="policybot", description="Social media policy assistant for NHS trust staff.")
+    p.add_argument("--config", help="path to app.yaml (default: $POLICYBOT_CONFIG or the project's app.yaml)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    a = sub.add_parser("ask", help="answer a policy question from the policies, with citations")
+    a.add_argument("question", nargs="*", help="the question ('-' reads it from stdin)")
+    mode = a.add_mutually_exclusive_group()
+    mode.add_argument("--json", action="store_true", help="print the answer as one JSON object")
+    mode.add_argument("--jsonl", action="store_true", help="read JSON Lines {id, question} on stdin, write one line each")
+    a.set_defaults(func=cmd_ask)
+
+    c = sub.add_parser("chat", help="talk to the bot in this terminal (no Slack or Teams needed)")
+    c.set_defaults(func=cmd_chat)
+    return p
+
+
+def main(argv: list[str] | None = None, stdin: TextIO | None = None, stdout: TextIO | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args, stdin or sys.stdin, stdout or sys.stdout)
+    except (PackError, ConfigError) as exc:
+        print(f"policybot: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # e.g. piped into `head`
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
