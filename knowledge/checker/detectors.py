@@ -1,0 +1,78 @@
+"""Detectors in code, for what a pattern cannot check: checksums, phone numbering plans, real dates.
+
+Each takes the normalised draft and returns (start, end) spans in `Normalised.text`.
+Rules choose a detector by name and add context with `near` / `unless`.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from .normalise import Normalised
+
+_NHS = re.compile(r"(?<![\d-])(\d{3})[ -]?(\d{3})[ -]?(\d{4})(?![\d-])")
+_EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)+(?![\w-])")
+_POSTCODE = re.compile(r"(?<![a-z0-9])(?:[a-z]{1,2}\d[a-z\d]?\s*\d[abd-hjlnp-uw-z]{2})(?![a-z0-9])")
+_DOB = re.compile(
+    r"(?<![a-z])(?:dob|d\.o\.b\.?|date of birth|born(?: on)?|birthday)\s*(?:is|:|-|was)?\s*"
+    r"(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{2,4})(?!\d)")
+
+
+def nhs_number(n: Normalised, params: dict) -> list[tuple[int, int]]:
+    """10-digit NHS numbers that pass the modulus-11 check (a phone number almost never does)."""
+    if sum(c.isdigit() for c in n.text) < 10:
+        return []
+    import nhs_number as nhs  # small, and only needed when there are ten digits
+
+    spans = []
+    for m in _NHS.finditer(n.text):
+        digits = "".join(m.groups())
+        if not digits.startswith("0") and nhs.is_valid(digits):
+            spans.append(m.span())
+    return spans
+
+
+def phone(n: Normalised, params: dict) -> list[tuple[int, int]]:
+    """UK phone numbers (10+ digits, so helplines like 116 123 and 999 are not caught)."""
+    if sum(c.isdigit() for c in n.text) < 10:
+        return []
+    import phonenumbers
+
+    spans = []
+    for m in phonenumbers.PhoneNumberMatcher(n.text, "GB", leniency=phonenumbers.Leniency.POSSIBLE):
+        if sum(c.isdigit() for c in m.raw_string) >= 10:
+            spans.append((m.start, m.end))
+    return spans
+
+
+def email(n: Normalised, params: dict) -> list[tuple[int, int]]:
+    return [m.span() for m in _EMAIL.finditer(n.text)] if "@" in n.text else []
+
+
+def postcode(n: Normalised, params: dict) -> list[tuple[int, int]]:
+    return [m.span() for m in _POSTCODE.finditer(n.text)]
+
+
+def date_of_birth(n: Normalised, params: dict) -> list[tuple[int, int]]:
+    """A date of birth: a real past date after a DOB cue ("DOB 03/04/1987", "born on 3.4.87")."""
+    spans = []
+    for m in _DOB.finditer(n.text):
+        d, mth, y = (int(g) for g in m.groups())
+        if y < 100:
+            y += 1900 if y > dt.date.today().year % 100 else 2000
+        try:
+            when = dt.date(y, mth, d)
+        except ValueError:
+            continue
+        if when < dt.date.today():
+            spans.append(m.span())
+    return spans
+
+
+DETECTORS = {
+    "nhs_number": nhs_number,
+    "phone": phone,
+    "email": email,
+    "postcode": postcode,
+    "date_of_birth": date_of_birth,
+}

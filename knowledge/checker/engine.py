@@ -1,0 +1,210 @@
+"""The draft checker: run the rules over a normalised draft, decide the verdict, offer a safer version.
+
+Verdict (categories.yaml): any stop-level finding gives "stop", else any revise-level
+gives "revise", else "ok". The checker never logs or stores the draft.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from .detectors import DETECTORS
+from .normalise import Normalised, normalise
+from .rules import Fix, Rule, RuleSet
+
+MAX_DRAFT_CHARS = 40_000
+MAX_MATCHES_PER_RULE = 5
+_NEGATION = re.compile(
+    r"(?<![\w])(?:never|not|no|nor|don't|dont|do not|doesn't|does not|won't|will not|can't|cannot|can not|"
+    r"shouldn't|should not|mustn't|must not|didn't|did not|wouldn't|avoid|without|refuse to)(?![\w])")
+NEGATION_WINDOW = 48  # characters before a match, within its sentence
+
+
+@dataclass(frozen=True)
+class Finding:
+    category: str
+    rule: str
+    severity: str
+    start: int
+    end: int
+    quote: str
+    message: str
+    cites: tuple[str, ...]
+    fix: str = ""       # what the mechanical fix does, if there is one
+    advice: str = ""
+
+    def as_dict(self) -> dict:
+        return {"category": self.category, "rule": self.rule, "severity": self.severity, "start": self.start,
+                "end": self.end, "quote": self.quote, "message": self.message, "citations": list(self.cites),
+                "fix": self.fix, "advice": self.advice}
+
+
+@dataclass
+class CheckResult:
+    verdict: str | None            # None only for an empty draft
+    findings: list[Finding] = field(default_factory=list)
+    account: str = "unknown"
+    revised: str | None = None
+    checked_chars: int = 0
+    total_chars: int = 0
+    empty: bool = False
+
+    @property
+    def truncated(self) -> bool:
+        return self.checked_chars < self.total_chars
+
+    def as_dict(self) -> dict:
+        return {"verdict": self.verdict, "account": self.account,
+                "findings": [f.as_dict() for f in self.findings], "revised": self.revised,
+                "checked_chars": self.checked_chars, "total_chars": self.total_chars, "empty": self.empty}
+
+
+def verdict_for(findings: list[Finding]) -> str:
+    levels = {f.severity for f in findings}
+    return "stop" if "stop" in levels else "revise" if "revise" in levels else "ok"
+
+
+class Checker:
+    def __init__(self, ruleset: RuleSet, disclaimer: str, helpline: str):
+        self.ruleset = ruleset
+        self.disclaimer = disclaimer
+        self.helpline = helpline
+
+    def check(self, text: str, account: str = "unknown", revise: bool = True) -> CheckResult:
+        account = account if account in ("personal", "official") else "unknown"
+        text = text if isinstance(text, str) else ""
+        checked = text[:MAX_DRAFT_CHARS]
+        norm = normalise(checked)
+        result = CheckResult(verdict=None, account=account, checked_chars=len(checked), total_chars=len(text))
+        if not norm.text.strip():
+            result.empty = not text.strip()
+            result.verdict = None if result.empty else "ok"
+            return result
+        findings = self._run(norm, account)
+        result.findings = findings
+        result.verdict = verdict_for(findings)
+        if revise and findings:
+            result.revised = self._revise(checked, findings, account)
+        return result
+
+    # -- running rules -----------------------------------------------------
+
+    def _run(self, norm: Normalised, account: str) -> list[Finding]:
+        allowed = [m.span() for p in self.ruleset.allow for m in p.finditer(norm.text)]
+        findings: list[Finding] = []
+        for rule in self.ruleset.rules:
+            if account not in rule.accounts:
+                continue
+            for start, end in self._candidates(rule, norm):
+                if any(a < end and start < b for a, b in allowed):
+                    continue
+                if rule.skip_quoted and norm.in_quotes(start, end):
+                    continue
+                if rule.negatable and self._negated(norm, start):
+                    continue
+                if not self._context_holds(rule, norm, start):
+                    continue
+                a, b = norm.span(start, end)
+                fix = rule.fix.for_words(self._view(rule, norm)[start:end]) if rule.fix else None
+                findings.append(Finding(rule.category, rule.id, rule.severity, a, b, norm.original[a:b],
+                                        rule.message, rule.cites, self._describe_fix(fix), rule.advice))
+                if not rule.each_match or sum(f.rule == rule.id for f in findings) >= MAX_MATCHES_PER_RULE:
+                    break
+        if any(f.severity == "stop" for f in findings):
+            # A disclaimer cannot make postable a post that must not be posted.
+            suppressed = {r.id for r in self.ruleset.rules if r.suppressed_by == "stop"}
+            findings = [f for f in findings if f.rule not in suppressed]
+        findings.sort(key=lambda f: (f.start, f.rule))
+        return findings
+
+    @staticmethod
+    def _view(rule: Rule, norm: Normalised) -> str:
+        return norm.leet if rule.view == "leet" else norm.cased if rule.case == "original" else norm.text
+
+    def _candidates(self, rule: Rule, norm: Normalised):
+        if rule.detector:
+            yield from DETECTORS[rule.detector](norm, rule.params)
+            return
+        view = self._view(rule, norm)
+        for pattern in rule.find:
+            for m in pattern.finditer(view):
+                yield m.span()
+
+    def _scope(self, norm: Normalised, scope: str, pos: int) -> str:
+        if scope == "sentence":
+            a, b = norm.sentence_at(pos)
+            return norm.text[a:b]
+        return norm.text
+
+    def _context_holds(self, rule: Rule, norm: Normalised, pos: int) -> bool:
+        if rule.near:
+            where = self._scope(norm, rule.near_scope, pos)
+            if not all(p.search(where) for p in rule.near):
+                return False
+        if rule.signals:
+            where = self._scope(norm, rule.signals_scope, pos)
+            if sum(1 for p in rule.signals if p.search(where)) < rule.signals_min:
+                return False
+        if rule.unless:
+            where = self._scope(norm, rule.unless_scope, pos)
+            if any(p.search(where) for p in rule.unless):
+                return False
+        return True
+
+    @staticmethod
+    def _negated(norm: Normalised, start: int) -> bool:
+        sent_start, _ = norm.sentence_at(start)
+        before = norm.text[max(sent_start, start - NEGATION_WINDOW):start]
+        return bool(_NEGATION.search(before))
+
+    # -- the safer version -------------------------------------------------
+
+    def _describe_fix(self, fix: Fix | None) -> str:
+        if not fix:
+            return ""
+        if fix.kind == "replace":
+            return f'Replace with "{fix.value}".'
+        if fix.kind == "remove":
+            return "Remove these words."
+        return f'Add: "{self._append_text(fix.value)}"'
+
+    def _append_text(self, value: str) -> str:
+        return {"disclaimer": self.disclaimer, "helpline": self.helpline}.get(value, value)
+
+    def _revise(self, text: str, findings: list[Finding], account: str) -> str | None:
+        """Apply mechanical fixes; only offered when every finding has one and the result checks clean."""
+        rules = {r.id: r for r in self.ruleset.rules}
+        fixes = []
+        for f in findings:
+            fix = rules[f.rule].fix
+            fix = fix.for_words(normalise(f.quote).text) if fix else None
+            if fix is None:
+                return None
+            fixes.append((f, fix))
+        edits, appends = [], []
+        for f, fix in fixes:
+            if fix.kind == "append":
+                extra = self._append_text(fix.value)
+                if extra not in appends:
+                    appends.append(extra)
+            else:
+                edits.append((f.start, f.end, fix.value if fix.kind == "replace" else ""))
+        out, last = [], 0
+        for start, end, new in sorted(edits):
+            if start < last:
+                continue  # overlapping findings: the first edit wins
+            if new and text[start:end][:1].isupper():
+                new = new[:1].upper() + new[1:]
+            out.append(text[last:start])
+            out.append(new)
+            last = end
+        out.append(text[last:])
+        revised = re.sub(r"[ \t]{2,}", " ", "".join(out))
+        revised = re.sub(r" +([,.!?;:])", r"\1", revised).strip()
+        for extra in appends:
+            revised = f"{revised}\n\n{extra}" if revised else extra
+        again = self._run(normalise(revised), account)
+        fixed = {f.rule for f in findings}
+        if any(f.rule in fixed for f in again):
+            return None
+        return revised

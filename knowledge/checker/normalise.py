@@ -1,0 +1,153 @@
+"""A normalised view of a draft that tricks cannot dodge, mapped back to the user's own words.
+
+Rules match against `Normalised.text` (case-folded, homoglyphs folded, zero-width and
+control characters gone, spaced-out letters joined, whitespace collapsed) or its `leet`
+twin (digits and symbols inside words read as letters: "p5ych0" -> "psycho"). Every
+character keeps the offset of the original character it came from, so findings
+report the exact words the user wrote.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import cached_property
+
+# Look-alike letters from other scripts that are used to dodge filters.
+_HOMOGLYPHS = str.maketrans({
+    "а": "a", "в": "b", "е": "e", "ё": "e", "к": "k", "м": "m", "н": "h", "о": "o", "р": "p", "с": "c",
+    "т": "t", "у": "y", "х": "x", "і": "i", "ї": "i", "ј": "j", "ѕ": "s", "ԁ": "d", "ɡ": "g", "ʏ": "y",
+    "α": "a", "β": "b", "ε": "e", "η": "n", "ι": "i", "κ": "k", "ν": "v", "ο": "o", "ρ": "p", "τ": "t",
+    "υ": "u", "χ": "x", "ω": "w", "ı": "i", "ł": "l",
+    "‘": "'", "’": "'", "‚": "'", "‛": "'", "′": "'", "`": "'", "´": "'",
+    "“": '"', "”": '"', "„": '"', "‟": '"', "″": '"', "«": '"', "»": '"',
+    "–": "-", "—": "-", "‐": "-", "‑": "-", "−": "-",
+})
+_LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "!": "i"})
+_LEET_TOKEN = re.compile(r"[a-z0-9@$!]*[a-z][a-z0-9@$!]*")
+_SPACED = re.compile(r"(?<![a-z0-9])(?:[a-z][ .\-_*]){2,}[a-z](?![a-z0-9])")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+|(?<=[\U0001F300-\U0001FAFF])\s+(?=[A-Z])")
+
+
+def _drop(ch: str) -> bool:
+    """Invisible formatting (zero-width, bidi overrides, soft hyphen) and control characters."""
+    if ch in "\n\t":
+        return False
+    cat = unicodedata.category(ch)
+    return cat in ("Cf", "Cc", "Cs", "Co", "Cn") and ch not in "\u200d"  # keep ZWJ inside emoji
+
+
+@dataclass
+class Normalised:
+    original: str
+    text: str
+    offsets: list[int]  # offsets[i] = index in `original` of text[i]
+    cased: str = ""     # `text` before case folding, same length (for rules where case matters)
+
+    @cached_property
+    def leet(self) -> str:
+        """`text` with leetspeak read as letters inside words that contain a letter."""
+        def fix(m: re.Match) -> str:
+            tok = m.group(0)
+            return tok.translate(_LEET) if any(c in tok for c in "013457@$!") else tok
+        return _LEET_TOKEN.sub(fix, self.text)
+
+    @cached_property
+    def sentences(self) -> list[tuple[int, int]]:
+        """(start, end) spans of sentences in `text`."""
+        spans, start = [], 0
+        for m in _SENTENCE_END.finditer(self.text):
+            if m.start() > start:
+                spans.append((start, m.start()))
+            start = m.end()
+        if start < len(self.text):
+            spans.append((start, len(self.text)))
+        return spans or [(0, len(self.text))]
+
+    def sentence_at(self, pos: int) -> tuple[int, int]:
+        for a, b in self.sentences:
+            if a <= pos < b or pos == b:
+                return a, b
+        return 0, len(self.text)
+
+    def span(self, start: int, end: int) -> tuple[int, int]:
+        """Map a [start, end) span of `text` back to the original string."""
+        if not self.offsets:
+            return 0, 0
+        start = min(max(start, 0), len(self.offsets) - 1)
+        end = min(max(end, start + 1), len(self.offsets))
+        return self.offsets[start], self.offsets[end - 1] + 1
+
+    @cached_property
+    def quoted(self) -> list[tuple[int, int]]:
+        """Spans inside quotation marks: quoting a word is discussing it, not using it."""
+        spans = [m.span(1) for m in re.finditer(r'"([^"\n]{1,120})"', self.text)]
+        spans += [m.span(1) for m in re.finditer(r"(?<![a-z0-9])'([^'\n]{1,80}?)'(?![a-z0-9])", self.text)]
+        return spans
+
+    def in_quotes(self, start: int, end: int) -> bool:
+        return any(a <= start and end <= b for a, b in self.quoted)
+
+
+def normalise(original: str) -> Normalised:
+    out: list[str] = []
+    cased: list[str] = []
+    offs: list[int] = []
+    prev_space = True
+    for i, ch in enumerate(original):
+        if _drop(ch):
+            continue
+        nfkc = unicodedata.normalize("NFKC", ch)
+        folded = nfkc.casefold().translate(_HOMOGLYPHS)
+        upper = nfkc.translate(_HOMOGLYPHS)
+        if len(upper) != len(folded):
+            upper = folded
+        for c, u in zip(folded, upper):
+            if unicodedata.combining(c):
+                continue
+            if c.isspace():
+                if prev_space:
+                    continue
+                c = u = "\n" if c == "\n" else " "
+                prev_space = True
+            else:
+                prev_space = False
+            out.append(c)
+            cased.append(u)
+            offs.append(i)
+    # Strip accents that NFKC kept composed (é -> e), one character at a time to keep offsets.
+    text, upper = "".join(out), "".join(cased)
+    if not text.isascii():
+        text, upper = _strip_accents(text), _strip_accents(upper)
+    while text.endswith((" ", "\n")):
+        text, upper, offs = text[:-1], upper[:-1], offs[:-1]
+    return _join_spaced(Normalised(original, text, offs, upper))
+
+
+def _strip_accents(text: str) -> str:
+    """é -> e, one character for one, so offsets stay aligned."""
+    out = []
+    for c in text:
+        base = unicodedata.normalize("NFKD", c)[:1]
+        out.append(base if base.isascii() and base.isalpha() else c)
+    return "".join(out)
+
+
+def _join_spaced(n: Normalised) -> Normalised:
+    """'s c h i z o' and 's.c.h.i.z.o' become 'schizo' (single letters separated by one mark)."""
+    if not _SPACED.search(n.text):
+        return n
+    text, cased, offs, last = [], [], [], 0
+    for m in _SPACED.finditer(n.text):
+        text.append(n.text[last:m.start()])
+        cased.append(n.cased[last:m.start()])
+        offs.extend(n.offsets[last:m.start()])
+        for j in range(m.start(), m.end(), 2):
+            text.append(n.text[j])
+            cased.append(n.cased[j])
+            offs.append(n.offsets[j])
+        last = m.end()
+    text.append(n.text[last:])
+    cased.append(n.cased[last:])
+    offs.extend(n.offsets[last:])
+    return Normalised(n.original, "".join(text), offs, "".join(cased))
