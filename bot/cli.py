@@ -1,4 +1,4 @@
-"""The `policybot` command line: chat, ask (and later check, incidents, serve).
+"""The `policybot` command line: chat, ask, check (and later incidents, serve).
 
 Start-up problems (a bad pack, a bad app.yaml) print one line naming the file and
 exit 2, rather than a traceback.
@@ -60,6 +60,44 @@ def cmd_ask(args, stdin: TextIO, stdout: TextIO) -> int:
     return 0
 
 
+def marked(text: str, findings) -> str:
+    """The draft with the words each finding concerns marked >>like this<<."""
+    spans = sorted((f.start, f.end) for f in findings)
+    merged: list[list[int]] = []
+    for a, b in spans:
+        if merged and a <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], b)
+        else:
+            merged.append([a, b])
+    out, last = [], 0
+    for a, b in merged:
+        out += [text[last:a], ">>", text[a:b], "<<"]
+        last = b
+    out.append(text[last:])
+    return "".join(out)
+
+
+def cmd_check(args, stdin: TextIO, stdout: TextIO) -> int:
+    core = _core(args)
+    if args.jsonl:
+        return jsonl(stdin, stdout, "text",
+                     lambda item: core.check.check(item["text"], str(item.get("account") or args.account)).as_dict())
+    text = " ".join(args.text) if args.text else ""
+    if text == "-" or (not args.text and not stdin.isatty()):
+        text = stdin.read()
+    result = core.check.check(text, args.account)
+    if args.json:
+        _emit(result.as_dict(), stdout)
+        return 0
+    from handlers.replies import render_text
+    if result.findings:
+        checked = text[:result.checked_chars]
+        stdout.write("Your draft, with the words that need attention marked >>like this<<:\n\n")
+        stdout.write("  " + marked(checked, result.findings).replace("\n", "\n  ") + "\n\n")
+    stdout.write(render_text(core.check.render(result)) + "\n")
+    return 0
+
+
 def cmd_chat(args, stdin: TextIO, stdout: TextIO) -> int:
     from .console import run_console
     return run_console(_core(args), stdin, stdout)
@@ -76,6 +114,16 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--json", action="store_true", help="print the answer as one JSON object")
     mode.add_argument("--jsonl", action="store_true", help="read JSON Lines {id, question} on stdin, write one line each")
     a.set_defaults(func=cmd_ask)
+
+    k = sub.add_parser("check", help="check a draft post against the policy's rules")
+    k.add_argument("text", nargs="*", help="the draft ('-' or no text reads it from stdin)")
+    k.add_argument("--account", choices=("personal", "official", "unknown"), default="unknown",
+                   help="the account the post is for (default: unknown, the stricter case)")
+    kmode = k.add_mutually_exclusive_group()
+    kmode.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    kmode.add_argument("--jsonl", action="store_true",
+                       help="read JSON Lines {id, text, account} on stdin, write one line each")
+    k.set_defaults(func=cmd_check)
 
     c = sub.add_parser("chat", help="talk to the bot in this terminal (no Slack or Teams needed)")
     c.set_defaults(func=cmd_chat)

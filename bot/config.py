@@ -26,6 +26,7 @@ class AppConfig:
     trust: TrustProfile
     packs: tuple[str, ...]
     database: Path
+    local_rules: Path | None = None
     raw: dict = field(default_factory=dict, repr=False)
 
 
@@ -89,4 +90,15 @@ def load_config(path: str | os.PathLike | None = None) -> AppConfig:
         db = Path(os.environ["POLICYBOT_DATABASE"])
     elif not db.is_absolute():
         db = path.parent / db
-    return AppConfig(path=path, trust=trust, packs=tuple(packs), database=db, raw=data)
+    checker = data.get("checker") or {}
+    if not isinstance(checker, dict):
+        raise ConfigError(f"{f}: checker must be a mapping")
+    local = checker.get("local_rules")
+    local_rules = None
+    if local:
+        local_rules = Path(str(local))
+        if not local_rules.is_absolute():
+            local_rules = path.parent / local_rules
+        if not local_rules.exists():
+            raise ConfigError(f"{f}: checker.local_rules: {local_rules} does not exist")
+    return AppConfig(path=path, trust=trust, packs=tuple(packs), database=db, local_rules=local_rules, raw=data)

@@ -92,6 +92,7 @@ def test_cli_reports_a_bad_pack_in_one_line(tmp_path, capsys):
     cfg = tmp_path / "app.yaml"
     raw = yaml.safe_load((ROOT / "app.yaml").read_text())
     raw["packs"] = ["bsmhft", "missing-pack"]
+    raw.pop("checker", None)
     cfg.write_text(yaml.safe_dump(raw))
     assert main(["--config", str(cfg), "ask", "anything"]) == 2
     err = capsys.readouterr().err.strip()

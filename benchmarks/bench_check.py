@@ -1,0 +1,77 @@
+"""Benchmark `policybot check`: drafts/s on one core, median and p95 per draft, cold start, peak memory.
+
+Run: .venv/bin/python benchmarks/bench_check.py [--rounds 50]
+Uses ../shared/eval/drafts.jsonl when present, plus the held-out drafts in tests/data.
+Not a test: it measures, it asserts nothing.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def drafts() -> list[tuple[str, str]]:
+    paths = [ROOT.parent / "shared" / "eval" / "drafts.jsonl", *sorted((ROOT / "tests" / "data").glob("drafts_*.jsonl"))]
+    out = []
+    for path in paths:
+        if path.exists():
+            out += [(d["text"], d.get("account", "unknown")) for d in map(json.loads, path.read_text().splitlines()) if d]
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=50)
+    ap.add_argument("--cold-runs", type=int, default=5)
+    args = ap.parse_args()
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})  # one core
+    from bot.app import build_core
+
+    t0 = time.perf_counter()
+    checker = build_core().check.checker
+    load = time.perf_counter() - t0
+    items = drafts()
+    for text, account in items:
+        checker.check(text, account)
+    per = []
+    t1 = time.perf_counter()
+    for _ in range(args.rounds):
+        for text, account in items:
+            s = time.perf_counter()
+            checker.check(text, account)
+            per.append(time.perf_counter() - s)
+    total = time.perf_counter() - t1
+    per.sort()
+    exe = Path(sys.executable).parent / "policybot"
+    starts = []
+    for _ in range(args.cold_runs):
+        s = time.perf_counter()
+        subprocess.run([str(exe), "check", "--account", "personal", "the lad in bay 3 thinks he's the king"],
+                       check=True, capture_output=True, cwd=ROOT)
+        starts.append(time.perf_counter() - s)
+    print(json.dumps({
+        "drafts": len(items), "rounds": args.rounds, "load_s": round(load, 3),
+        "drafts_per_s_one_core": round(len(per) / total, 1),
+        "median_ms": round(statistics.median(per) * 1000, 3),
+        "p95_ms": round(per[int(0.95 * (len(per) - 1))] * 1000, 3),
+        "max_ms": round(per[-1] * 1000, 3),
+        "cold_start_s_median": round(statistics.median(starts), 3),
+        "cold_start_s_max": round(max(starts), 3),
+        "peak_rss_mb_cli": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1),
+        "peak_rss_mb_this_process": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }, indent=2))
+
+
+if __name__ == "__main__":
+    main()
