@@ -1,0 +1,279 @@
+"""The incident log in SQLite, through sqlite-utils.
+
+- The file is created readable and writable by its owner only (0600), in a 0700 folder
+  if we create the folder: it holds details of contacts from patients and the public.
+- WAL mode and a busy timeout, so several users (or processes) writing at once wait
+  rather than fail; write transactions take the lock up front (BEGIN IMMEDIATE).
+- The schema carries a version and migrates forward automatically on open.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import sqlite3
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlite_utils
+
+from handlers.store import IN_PROGRESS, PENDING, Answer, Escalation, Incident, utcnow
+
+BUSY_TIMEOUT_MS = 10_000
+EVENT_RETENTION = dt.timedelta(days=14)
+
+# Each entry moves the schema forward by one version. Never edit a released one: add another.
+MIGRATIONS: list[str] = [
+    # 1: incidents, their answers, processed events, reference counters
+    """
+    CREATE TABLE incidents (
+        id INTEGER PRIMARY KEY,
+        ref TEXT NOT NULL UNIQUE,
+        surface TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        status TEXT NOT NULL,
+        step TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        completed_at TEXT,
+        fields TEXT NOT NULL DEFAULT '{}',
+        risk_flags TEXT NOT NULL DEFAULT '[]',
+        history TEXT NOT NULL DEFAULT '[]'
+    );
+    CREATE INDEX incidents_by_user ON incidents (surface, user_id, status);
+    CREATE INDEX incidents_by_created ON incidents (created_at);
+    CREATE TABLE answers (
+        id INTEGER PRIMARY KEY,
+        incident_id INTEGER NOT NULL REFERENCES incidents (id) ON DELETE CASCADE,
+        step TEXT NOT NULL,
+        value TEXT NOT NULL,
+        answered_at TEXT NOT NULL
+    );
+    CREATE INDEX answers_by_incident ON answers (incident_id);
+    CREATE TABLE processed_events (event_id TEXT PRIMARY KEY, processed_at TEXT NOT NULL);
+    CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+    """,
+    # 2: escalations, kept until delivered and resolved
+    """
+    CREATE TABLE escalations (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,
+        summary TEXT NOT NULL,
+        status TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        incident_ref TEXT,
+        requester_surface TEXT NOT NULL DEFAULT '',
+        requester_user TEXT NOT NULL DEFAULT '',
+        target TEXT NOT NULL DEFAULT '',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT NOT NULL DEFAULT '',
+        sent_at TEXT,
+        message_ref TEXT NOT NULL DEFAULT '',
+        acknowledged_at TEXT,
+        acknowledged_by TEXT NOT NULL DEFAULT '',
+        resolved_at TEXT,
+        resolved_by TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX escalations_by_status ON escalations (status);
+    CREATE INDEX escalations_by_incident ON escalations (incident_ref);
+    """,
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def _private_file(path: Path) -> None:
+    """Create (or tighten) the database file so only its owner can read it."""
+    if not path.parent.exists():
+        path.parent.mkdir(parents=True, mode=0o700)
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    os.close(fd)
+    os.chmod(path, 0o600)
+
+
+class SQLiteStore:
+    def __init__(self, path: str | os.PathLike, migrate_to: int = SCHEMA_VERSION):
+        self.path = str(path)
+        memory = self.path == ":memory:"
+        if not memory:
+            _private_file(Path(self.path))
+        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                               check_same_thread=False)
+        self.db = sqlite_utils.Database(conn)
+        self._lock = threading.RLock()
+        self._depth = 0
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        if not memory:
+            conn.execute("PRAGMA journal_mode = WAL")
+            for suffix in ("-wal", "-shm"):
+                if os.path.exists(self.path + suffix):
+                    os.chmod(self.path + suffix, 0o600)
+        self.migrate(migrate_to)
+
+    # -- schema ------------------------------------------------------------
+
+    @property
+    def schema_version(self) -> int:
+        return self.db.execute("PRAGMA user_version").fetchone()[0]
+
+    def migrate(self, target: int = SCHEMA_VERSION) -> None:
+        with self.transaction():
+            current = self.schema_version
+            if current > SCHEMA_VERSION:
+                raise RuntimeError(f"{self.path}: database schema v{current} is newer than this policybot "
+                                   f"(v{SCHEMA_VERSION}); upgrade policybot")
+            for version in range(current + 1, target + 1):
+                for statement in filter(str.strip, MIGRATIONS[version - 1].split(";")):
+                    self.db.execute(statement)
+                self.db.execute(f"PRAGMA user_version = {version}")
+        self.prune_events()
+
+    @contextmanager
+    def transaction(self):
+        """One write transaction; nested calls join the outer one."""
+        with self._lock:
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield self
+                finally:
+                    self._depth -= 1
+                return
+            self.db.execute("BEGIN IMMEDIATE")
+            self._depth = 1
+            try:
+                yield self
+            except BaseException:
+                self._depth = 0
+                self.db.execute("ROLLBACK")
+                raise
+            self._depth = 0
+            self.db.execute("COMMIT")
+
+    def close(self) -> None:
+        self.db.conn.close()
+
+    # -- events ------------------------------------------------------------
+
+    def claim_event(self, event_id: str) -> bool:
+        with self.transaction():
+            cur = self.db.execute("INSERT OR IGNORE INTO processed_events (event_id, processed_at) VALUES (?, ?)",
+                                  [event_id, utcnow().isoformat()])
+            return cur.rowcount == 1
+
+    def prune_events(self, now: dt.datetime | None = None) -> None:
+        cutoff = ((now or utcnow()) - EVENT_RETENTION).isoformat()
+        with self.transaction():
+            self.db.execute("DELETE FROM processed_events WHERE processed_at < ?", [cutoff])
+
+    # -- incidents ---------------------------------------------------------
+
+    def _next_ref(self, year: int) -> str:
+        name = f"incident-{year}"
+        self.db.execute("INSERT INTO counters (name, value) VALUES (?, 1) "
+                        "ON CONFLICT (name) DO UPDATE SET value = value + 1", [name])
+        n = self.db.execute("SELECT value FROM counters WHERE name = ?", [name]).fetchone()[0]
+        return f"INC-{year}-{n:04d}"
+
+    def create_incident(self, surface: str, user_id: str, step: str) -> Incident:
+        now = utcnow()
+        with self.transaction():
+            ref = self._next_ref(now.year)
+            row = {"ref": ref, "surface": surface, "user_id": user_id, "status": IN_PROGRESS, "step": step,
+                   "created_at": now.isoformat(), "updated_at": now.isoformat(), "fields": "{}",
+                   "risk_flags": "[]", "history": "[]"}
+            row_id = self.db["incidents"].insert(row).last_pk
+        return self._incident(dict(row, id=row_id, completed_at=None))
+
+    def _incident(self, row: dict, answers: bool = True) -> Incident:
+        inc = Incident(id=row["id"], ref=row["ref"], surface=row["surface"], user_id=row["user_id"],
+                       status=row["status"], step=row["step"], created_at=row["created_at"],
+                       updated_at=row["updated_at"], completed_at=row["completed_at"],
+                       fields=json.loads(row["fields"]), risk_flags=json.loads(row["risk_flags"]),
+                       history=json.loads(row["history"]))
+        if answers:
+            inc.answers = [Answer(r["step"], r["value"], r["answered_at"]) for r in self.db.query(
+                "SELECT step, value, answered_at FROM answers WHERE incident_id = ? ORDER BY id", [inc.id])]
+        return inc
+
+    def active_incident(self, surface: str, user_id: str) -> Incident | None:
+        rows = list(self.db.query("SELECT * FROM incidents WHERE surface = ? AND user_id = ? AND status = ? "
+                                  "ORDER BY id DESC LIMIT 1", [surface, user_id, IN_PROGRESS]))
+        return self._incident(rows[0]) if rows else None
+
+    def get_incident(self, ref: str) -> Incident | None:
+        rows = list(self.db.query("SELECT * FROM incidents WHERE ref = ?", [ref.strip().upper()]))
+        return self._incident(rows[0]) if rows else None
+
+    def save_incident(self, incident: Incident) -> None:
+        incident.updated_at = utcnow().isoformat()
+        with self.transaction():
+            self.db["incidents"].update(incident.id, {
+                "status": incident.status, "step": incident.step, "updated_at": incident.updated_at,
+                "completed_at": incident.completed_at, "fields": json.dumps(incident.fields, ensure_ascii=False),
+                "risk_flags": json.dumps(incident.risk_flags), "history": json.dumps(incident.history)})
+
+    def add_answer(self, incident: Incident, step: str, value: str) -> None:
+        answer = Answer(step, value, utcnow().isoformat())
+        with self.transaction():
+            self.db["answers"].insert({"incident_id": incident.id, "step": step, "value": value,
+                                       "answered_at": answer.answered_at})
+        incident.answers.append(answer)
+
+    def list_incidents(self, since: dt.datetime | None = None, status: str | None = None,
+                       user_id: str | None = None, limit: int | None = None) -> list[Incident]:
+        where, args = [], []
+        if since:
+            where.append("created_at >= ?")
+            args.append(since.isoformat())
+        if status:
+            where.append("status = ?")
+            args.append(status)
+        if user_id:
+            where.append("user_id = ?")
+            args.append(user_id)
+        sql = "SELECT * FROM incidents" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id DESC"
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        return [self._incident(r) for r in self.db.query(sql, args)]
+
+    def purge_incidents(self, refs: list[str]) -> int:
+        if not refs:
+            return 0
+        marks = ",".join("?" * len(refs))
+        with self.transaction():
+            self.db.execute(f"DELETE FROM escalations WHERE incident_ref IN ({marks})", refs)
+            return self.db.execute(f"DELETE FROM incidents WHERE ref IN ({marks})", refs).rowcount
+
+    # -- escalations -------------------------------------------------------
+
+    def add_escalation(self, kind: str, summary: str, *, incident_ref: str | None = None,
+                       requester_surface: str = "", requester_user: str = "", target: str = "") -> Escalation:
+        row = {"kind": kind, "summary": summary, "status": PENDING, "created_at": utcnow().isoformat(),
+               "incident_ref": incident_ref, "requester_surface": requester_surface,
+               "requester_user": requester_user, "target": target}
+        with self.transaction():
+            esc_id = self.db["escalations"].insert(row).last_pk
+        return self.get_escalation(esc_id)
+
+    def get_escalation(self, esc_id: int) -> Escalation | None:
+        rows = list(self.db.query("SELECT * FROM escalations WHERE id = ?", [int(esc_id)]))
+        return Escalation(**rows[0]) if rows else None
+
+    def save_escalation(self, esc: Escalation) -> None:
+        data = dict(vars(esc))
+        data.pop("id")
+        with self.transaction():
+            self.db["escalations"].update(esc.id, data)
+
+    def escalations(self, status: str | None = None, incident_ref: str | None = None) -> list[Escalation]:
+        where, args = [], []
+        if status:
+            where.append("status = ?")
+            args.append(status)
+        if incident_ref:
+            where.append("incident_ref = ?")
+            args.append(incident_ref)
+        sql = "SELECT * FROM escalations" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id"
+        return [Escalation(**r) for r in self.db.query(sql, args)]
