@@ -44,6 +44,16 @@ def _contact(data, where: str) -> Contact:
                    contact=str(data.get("contact") or ""))
 
 
+def _timezone(name, where: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+    name = str(name or "Europe/London")
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"{where}.timezone: unknown time zone {name!r}") from None
+    return name
+
+
 def _no_secrets(data, where: str) -> None:
     """Refuse configs that carry credentials: they belong in environment variables."""
     if isinstance(data, dict):
@@ -80,7 +90,7 @@ def load_config(path: str | os.PathLike | None = None) -> AppConfig:
         safeguarding=_contact(_req(t, "safeguarding", w), f"{w}.safeguarding"),
         foi=_contact(t["foi"], f"{w}.foi") if t.get("foi") else None,
         crisis_lines=tuple(lines), approved_channels=tuple(channels),
-        disclaimer=str(_req(t, "disclaimer", w)).strip())
+        disclaimer=str(_req(t, "disclaimer", w)).strip(), timezone=_timezone(t.get("timezone"), w))
     packs = _req(data, "packs", f)
     if not isinstance(packs, list) or not all(isinstance(p, str) for p in packs):
         raise ConfigError(f"{f}: packs must be a list of pack names, primary first")

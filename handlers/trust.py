@@ -35,3 +35,4 @@ class TrustProfile:
     crisis_lines: tuple[CrisisLine, ...]
     approved_channels: tuple[Contact, ...]
     disclaimer: str
+    timezone: str = "Europe/London"
