@@ -6,6 +6,10 @@ from dataclasses import dataclass
 from handlers.ask import AskHandler
 from handlers.check import CheckHandler, helpline_line
 from handlers.conversation import Conversation
+from handlers.escalation import EscalationService
+from handlers.report_contact import ReportContactFlow
+from handlers.store import Store
+from handlers.triage import Triage
 from handlers.trust import TrustProfile
 from knowledge import KnowledgeBase
 from knowledge.checker import Checker, load_ruleset
@@ -21,6 +25,9 @@ class Core:
     ask: AskHandler
     check: CheckHandler
     conversation: Conversation
+    store: Store | None = None
+    escalations: EscalationService | None = None
+    report: ReportContactFlow | None = None
 
 
 def trust_terms(trust: TrustProfile) -> dict[str, list[str]]:
@@ -36,9 +43,20 @@ def build_checker(config: AppConfig) -> Checker:
     return Checker(ruleset, disclaimer=config.trust.disclaimer, helpline=helpline_line(config.trust))
 
 
-def build_core(config: AppConfig | str | None = None) -> Core:
+def build_core(config: AppConfig | str | None = None, *, storage: bool = True, store: Store | None = None,
+               clock=None) -> Core:
+    """The shared core. With storage, the database is opened (created 0600 if new) unless a store is given;
+    `policybot ask` and `check` need none, so they start fast and write nothing."""
     config = config if isinstance(config, AppConfig) else load_config(config)
     kb = KnowledgeBase.load(config.packs)
     ask = AskHandler(kb, config.trust)
     check = CheckHandler(build_checker(config), config.trust)
-    return Core(config=config, kb=kb, ask=ask, check=check, conversation=Conversation(config.trust, ask, check))
+    if not storage and store is None:
+        return Core(config=config, kb=kb, ask=ask, check=check, conversation=Conversation(config.trust, ask, check))
+    if store is None:
+        from .storage import SQLiteStore
+        store = SQLiteStore(config.database)
+    escalations = EscalationService(store)
+    report = ReportContactFlow(store, Triage.load(config.trust), escalations, config.trust, clock=clock)
+    return Core(config=config, kb=kb, ask=ask, check=check, store=store, escalations=escalations, report=report,
+                conversation=Conversation(config.trust, ask, check, report, store))

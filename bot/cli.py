@@ -1,4 +1,4 @@
-"""The `policybot` command line: chat, ask, check (and later incidents, serve).
+"""The `policybot` command line: chat, ask, check, incidents, escalations.
 
 Start-up problems (a bad pack, a bad app.yaml) print one line naming the file and
 exit 2, rather than a traceback.
@@ -15,9 +15,9 @@ from knowledge.packs import PackError
 from .config import ConfigError
 
 
-def _core(args):
+def _core(args, storage: bool = False):
     from .app import build_core
-    return build_core(args.config)
+    return build_core(args.config, storage=storage)
 
 
 def _emit(obj: dict, out: TextIO) -> None:
@@ -100,7 +100,16 @@ def cmd_check(args, stdin: TextIO, stdout: TextIO) -> int:
 
 def cmd_chat(args, stdin: TextIO, stdout: TextIO) -> int:
     from .console import run_console
-    return run_console(_core(args), stdin, stdout)
+    return run_console(_core(args, storage=True), stdin, stdout)
+
+
+def cmd_incidents(args, stdin: TextIO, stdout: TextIO) -> int:
+    from . import incidents_cli
+    try:
+        return incidents_cli.run(_core(args, storage=True), args, stdin, stdout)
+    except incidents_cli.UsageError as exc:
+        print(f"policybot: {exc}", file=sys.stderr)
+        return 2
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -127,6 +136,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("chat", help="talk to the bot in this terminal (no Slack or Teams needed)")
     c.set_defaults(func=cmd_chat)
+
+    from .incidents_cli import add_parsers
+    before = set(sub.choices)
+    add_parsers(sub)
+    for name in set(sub.choices) - before:
+        sub.choices[name].set_defaults(func=cmd_incidents)
     return p
 
 

@@ -1,16 +1,22 @@
 """The conversation entry point every surface calls: one message in, the bot's replies out.
 
-Console, Slack and Teams only translate their events into `Incoming` and render the
-`Reply` objects that come back, so a conversation behaves the same everywhere.
+Console, Slack and Teams only translate their events into `Incoming` (or a button press
+into `handle_action`) and render the `Reply` objects that come back, so a conversation
+behaves the same everywhere. Each message is handled in one store transaction that
+also records its event id, so a duplicate delivery changes nothing and a crash loses
+nothing half-done.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from .ask import AskHandler, help_reply
 from .check import CheckHandler
-from .intents import classify
+from .intents import REPORT, classify
 from .replies import Reply, Text
+from .report_contact import ReportContactFlow
+from .store import Store
 from .trust import TrustProfile
 
 HELP_WORDS = {"help", "?", "hi", "hello", "hey", "start", "menu", "what can you do"}
@@ -27,21 +33,63 @@ class Incoming:
 
 
 class Conversation:
-    def __init__(self, trust: TrustProfile, ask: AskHandler, check: CheckHandler):
+    def __init__(self, trust: TrustProfile, ask: AskHandler, check: CheckHandler,
+                 report: ReportContactFlow | None = None, store: Store | None = None):
         self.trust = trust
         self.ask = ask
         self.check = check
+        self.report = report
+        self.store = store
         self._awaiting_draft: dict[tuple[str, str], str] = {}  # (surface, user) -> account
 
+    @contextmanager
+    def _once(self, surface: str, event_id: str | None):
+        """A transaction that claims the event id; yields False if the event was already handled."""
+        if not (self.store and event_id):
+            yield True
+            return
+        with self.store.transaction():
+            yield self.store.claim_event(f"{surface}:{event_id}")
+
     def handle(self, msg: Incoming) -> list[Reply]:
+        with self._once(msg.surface, msg.event_id) as first_time:
+            if not first_time:
+                return []
+            return self._route(msg)
+
+    def handle_action(self, surface: str, user: str, action: str, value: str = "",
+                      event_id: str | None = None) -> list[Reply]:
+        """A button press. Report-flow buttons carry 'step:answer' so a stale button can't answer the wrong step."""
+        with self._once(surface, event_id) as first_time:
+            if not first_time:
+                return []
+            incident = self.report.active(surface, user) if self.report else None
+            if action.startswith("report_") and incident is None:
+                return [Reply("report_none", [Text("That report is no longer in progress. "
+                                                   "Type /report-contact to start a new one.")], private=True)]
+            step, _, answer = value.partition(":")
+            if action == "report_answer":
+                return self.report.answer(incident, answer, step=step)
+            if action in ("report_back", "report_cancel"):
+                return self.report.answer(incident, action.removeprefix("report_"), step=step or None)
+            return [Reply("unknown_action", [Text("Sorry, that button isn't available here.")], private=True)]
+
+    def _route(self, msg: Incoming) -> list[Reply]:
         text = (msg.text or "").strip()
         key = (msg.surface, msg.user)
+        incident = self.report.active(msg.surface, msg.user) if self.report else None
+        if incident is not None:
+            if REPORT.match(text):
+                return self.report.start(msg.surface, msg.user)
+            return self.report.answer(incident, text)
         if not text or text.lower().strip(" !.") in HELP_WORDS:
             self._awaiting_draft.pop(key, None)
             return [help_reply(self.trust)]
         if key in self._awaiting_draft:
             return [self.check.reply(text, self._awaiting_draft.pop(key))]
         intent = classify(text)
+        if intent.kind == "report" and self.report:
+            return self.report.start(msg.surface, msg.user, REPORT.sub("", text, count=1))
         if intent.kind == "check_prompt":
             self._awaiting_draft[key] = intent.account
             return [Reply("check_prompt", [Text("Paste the text of your draft and I'll check it against the policy.")],
@@ -49,6 +97,5 @@ class Conversation:
         if intent.kind == "check":
             return [self.check.reply(intent.text, intent.account)]
         if intent.kind == "report":
-            return [Reply("report_unavailable", [Text("Reporting a contact is not available here yet. "
-                                                      f"Tell your line manager and the {self.trust.comms.line()}.")])]
+            return [Reply("report_unavailable", [Text(f"Tell your line manager and the {self.trust.comms.line()}.")])]
         return [self.ask.answer(intent.text or text)]

@@ -13,8 +13,18 @@ ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_database(tmp_path_factory):
+    """Never touch the developer's own database: every test run gets a fresh one."""
+    import os
+    path = tmp_path_factory.mktemp("db") / "policybot.db"
+    os.environ["POLICYBOT_DATABASE"] = str(path)
+    yield path
+    os.environ.pop("POLICYBOT_DATABASE", None)
+
+
 @pytest.fixture(scope="session")
-def core():
+def core(private_database):
     return build_core(ROOT / "app.yaml")
 
 
