@@ -223,20 +223,9 @@ class SQLiteStore:
 
     def list_incidents(self, since: dt.datetime | None = None, status: str | None = None,
                        user_id: str | None = None, limit: int | None = None) -> list[Incident]:
-        where, args = [], []
-        if since:
-            where.append("created_at >= ?")
-            args.append(since.isoformat())
-        if status:
-            where.append("status = ?")
-            args.append(status)
-        if user_id:
-            where.append("user_id = ?")
-            args.append(user_id)
-        sql = "SELECT * FROM incidents" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id DESC"
-        if limit:
-            sql += f" LIMIT {int(limit)}"
-        return [self._incident(r) for r in self.db.query(sql, args)]
+        rows = self._select("incidents", {"created_at >= ?": since.isoformat() if since else None,
+                                          "status = ?": status, "user_id = ?": user_id}, "id DESC", limit)
+        return [self._incident(r) for r in rows]
 
     def purge_incidents(self, refs: list[str]) -> int:
         if not refs:
@@ -268,12 +257,13 @@ class SQLiteStore:
             self.db["escalations"].update(esc.id, data)
 
     def escalations(self, status: str | None = None, incident_ref: str | None = None) -> list[Escalation]:
-        where, args = [], []
-        if status:
-            where.append("status = ?")
-            args.append(status)
-        if incident_ref:
-            where.append("incident_ref = ?")
-            args.append(incident_ref)
-        sql = "SELECT * FROM escalations" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id"
-        return [Escalation(**r) for r in self.db.query(sql, args)]
+        rows = self._select("escalations", {"status = ?": status, "incident_ref = ?": incident_ref}, "id")
+        return [Escalation(**r) for r in rows]
+
+    def _select(self, table: str, conditions: dict[str, object], order: str, limit: int | None = None):
+        """Rows of `table` matching every condition whose value is not None."""
+        used = {cond: value for cond, value in conditions.items() if value is not None}
+        sql = f"SELECT * FROM {table}" + (" WHERE " + " AND ".join(used) if used else "") + f" ORDER BY {order}"
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        return self.db.query(sql, list(used.values()))
