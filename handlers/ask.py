@@ -8,6 +8,9 @@ from .replies import Actions, Bullets, Button, Heading, Notice, Quote, Reply, Te
 from .trust import TrustProfile
 
 
+MAX_BUTTON_TEXT = 1900  # what a button may carry back (Slack allows 2,000 characters)
+
+
 class AskHandler:
     def __init__(self, kb: KnowledgeBase, trust: TrustProfile):
         self.kb = kb
@@ -25,8 +28,7 @@ class AskHandler:
                 "summary": c.summary, "quote": c.text, "score": hit.score}
 
     def label(self, hit: Hit) -> str:
-        pack = self.kb.pack(hit.clause.source)
-        return f"{pack.short_name} v{pack.version}, section {hit.clause.section}: {hit.clause.title}"
+        return self.label_clause(hit.clause)
 
     def answer(self, question: str) -> Reply:
         result = self.search(question)
@@ -39,7 +41,7 @@ class AskHandler:
             fixed = ", ".join(f"'{a}' as '{b}'" for a, b in sorted(result.corrections.items()))
             notes.append(f"I read {fixed}.")
         if not result.found:
-            return self._not_found(notes)
+            return self._not_found(question, notes)
         best, related = result.hits[0], result.hits[1:]
         lead = best.clause.summary or f"The {self.kb.pack(best.clause.source).short_name} covers this."
         blocks = [Text(lead), Quote(best.clause.text, self.label(best))]
@@ -48,18 +50,32 @@ class AskHandler:
             blocks.append(Bullets(tuple(f"{self.label(h)}: {h.clause.summary}".rstrip(": ") for h in related)))
         blocks += [Notice(n) for n in notes]
         blocks.append(Text(f"Anything unclear? Ask the {self.trust.comms.line()}."))
-        blocks.append(Actions((Button("Helpful", "feedback", "up"), Button("Not helpful", "feedback", "down"),
-                               Button("Ask a person", "ask_comms", "question"))))
+        cite = best.clause.citation
+        blocks.append(Actions((Button("Helpful", "feedback", f"up|{cite}"), Button("Not helpful", "feedback", f"down|{cite}"),
+                               Button("Ask a person", "ask_comms", "question|" + question[:MAX_BUTTON_TEXT]))))
         data = {"found": True, "lead": lead, "answers": [self.cite(h) for h in result.hits],
                 "contact": self.trust.comms.line(), "notes": notes}
         return Reply("answer", blocks, data)
 
-    def _not_found(self, notes: list[str]) -> Reply:
+    def explain(self, citation: str) -> Reply:
+        """'Why?': the policy text behind a citation, quoted in full."""
+        clauses = self.kb.clauses_for(citation)
+        if not clauses:
+            return Reply("why", [Text(f"I couldn't find {citation} in the active policies.")])
+        blocks = [Heading(f"Why: {citation}")]
+        blocks += [Quote(c.text, self.label_clause(c)) for c in clauses[:4]]
+        return Reply("why", blocks, {"citation": citation, "clauses": [c.id for c in clauses]})
+
+    def label_clause(self, clause) -> str:
+        pack = self.kb.pack(clause.source)
+        return f"{pack.short_name} v{pack.version}, section {clause.section}: {clause.title}"
+
+    def _not_found(self, question: str, notes: list[str]) -> Reply:
         docs = ", ".join(p.short_name for p in self.kb.packs)
         lead = "I couldn't find this in the social media policies I know, so I won't guess."
         blocks = [Text(lead), Text(f"I searched: {docs}."), *[Notice(n) for n in notes],
                   Text(f"The {self.trust.comms.line()} can help. Shall I pass your question to them?"),
-                  Actions((Button("Ask the comms team", "ask_comms", "question", "primary"),))]
+                  Actions((Button("Ask the comms team", "ask_comms", "question|" + question[:MAX_BUTTON_TEXT], "primary"),))]
         data = {"found": False, "lead": lead, "answers": [], "contact": self.trust.comms.line(), "notes": notes}
         return Reply("not_found", blocks, data)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from knowledge.checker import MAX_DRAFT_CHARS, Checker, CheckResult
 
+from .ask import MAX_BUTTON_TEXT
 from .replies import Actions, Button, Copyable, Heading, Notice, Reply, Text
 from .trust import TrustProfile
 
@@ -84,7 +85,12 @@ class CheckHandler:
         blocks.append(Text(f"Checked as a post for {ACCOUNT_WORDS[result.account]}."))
         buttons = []
         if result.verdict == "stop":
-            buttons.append(Button("Ask comms to review", "ask_comms", "draft", "danger"))
+            draft = result.draft
+            if draft and len(draft) <= MAX_BUTTON_TEXT:
+                buttons.append(Button("Ask comms to review", "ask_comms", "draft|" + draft, "danger",
+                                      confirm="Send this draft to the comms team's channel for review?"))
+            else:
+                blocks.append(Text(f"To have comms review it, send it to the {self.trust.comms.line()}."))
         if result.findings:
             buttons.append(Button("Why?", "why", result.findings[0].cites[0]))
         if buttons:

@@ -72,7 +72,38 @@ class Conversation:
                 return self.report.answer(incident, answer, step=step)
             if action in ("report_back", "report_cancel"):
                 return self.report.answer(incident, action.removeprefix("report_"), step=step or None)
+            if action == "why":
+                return [self.ask.explain(value)]
+            if action == "feedback":
+                return [self._feedback(surface, user, value)]
+            if action == "ask_comms":
+                return [self._ask_comms(surface, user, value)]
             return [Reply("unknown_action", [Text("Sorry, that button isn't available here.")], private=True)]
+
+    def _feedback(self, surface: str, user: str, value: str) -> Reply:
+        vote, _, citation = value.partition("|")
+        vote = "up" if vote == "up" else "down"
+        feedback_id = self.store.add_feedback(surface, user, citation, vote) if self.store else 0
+        if vote == "up":
+            return Reply("feedback_thanks", [Text("Thanks, glad it helped.")], {"feedback_id": feedback_id}, private=True)
+        return Reply("feedback_reason", [Text("Thanks for telling me. What was wrong with the answer? (optional)")],
+                     {"feedback_id": feedback_id, "citation": citation}, private=True)
+
+    def feedback_reason(self, feedback_id: int, reason: str) -> Reply:
+        if self.store and feedback_id:
+            self.store.set_feedback_reason(feedback_id, " ".join(reason.split()))
+        return Reply("feedback_thanks", [Text("Thanks, that helps us improve the answers.")], private=True)
+
+    def _ask_comms(self, surface: str, user: str, value: str) -> Reply:
+        """Pass a question, or (after the user confirmed) a draft, to the comms team."""
+        what, _, text = value.partition("|")
+        if not (self.report and text.strip()):
+            return Reply("ask_comms_unavailable", [Text(f"Please contact the {self.trust.comms.line()} directly.")],
+                         private=True)
+        kind, label = ("review", "Draft for review") if what == "draft" else ("comms", "Question")
+        self.report.escalations.raise_(kind, f"{label} from {surface} user {user}:\n{text}", surface=surface, user=user)
+        return Reply("ask_comms_sent", [Text("Sent to the comms team. They'll get back to you, and I'll tell you "
+                                             "when they pick it up.")], private=True)
 
     def _route(self, msg: Incoming) -> list[Reply]:
         text = (msg.text or "").strip()

@@ -62,6 +62,8 @@ class EscalationService:
                 esc.sent_at = utcnow().isoformat()  # time of the last attempt, for the back-off
             else:
                 esc.status, esc.last_error, esc.sent_at = SENT, "", utcnow().isoformat()
+                if esc.kind == "review":  # a draft may hold patient details: keep it only until delivered
+                    esc.summary = "[draft delivered to the comms team; not kept here]"
                 done.append(esc)
             self.store.save_escalation(esc)
         return done

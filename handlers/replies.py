@@ -50,7 +50,8 @@ class Button:
     label: str
     action: str
     value: str = ""
-    style: str = ""  # "primary", "danger" or ""
+    style: str = ""    # "primary", "danger" or ""
+    confirm: str = ""  # if set, the surface asks the user this before acting (e.g. before sending a draft on)
 
 
 @dataclass(frozen=True)

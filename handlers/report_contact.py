@@ -165,7 +165,7 @@ class ReportContactFlow:
             opening = [Heading("Reporting contact on your personal social media"),
                        Text("I'll walk you through the five steps in the trust's policy (BSMHFT 3.2.1). "
                             "Type 'back' to change an answer, or 'cancel' to stop.")]
-            return [self.prompt(incident, lead=risk + opening)]
+            return [self.prompt(incident, lead=risk + opening, alert=bool(risk))]
 
     def answer(self, incident: Incident, text: str, step: str | None = None) -> list[Reply]:
         """One answer to the current step. `step` says which question a button answered."""
@@ -272,7 +272,9 @@ class ReportContactFlow:
     # -- replies --------------------------------------------------------------
 
     def prompt(self, incident: Incident, lead: list[Block] | None = None, notes: list[str] | None = None,
-               repeat: bool = False) -> Reply:
+               repeat: bool = False, alert: bool | None = None) -> Reply:
+        """The current step's question, after `lead` (risk information first) and any notes.
+        `alert` (default: whether there is a lead) marks newly raised risk for surfaces to keep on show."""
         step = BY_NAME[incident.step]
         blocks: list[Block] = list(lead or [])
         blocks += [Notice(n, "warning") for n in notes or []]
@@ -287,7 +289,9 @@ class ReportContactFlow:
         return Reply("report_step", blocks, {
             "ref": incident.ref, "status": incident.status, "step": step.name, "policy_step": step.policy_step,
             "question": step.question, "kind": step.kind, "risk_flags": list(incident.risk_flags),
-            "choices": [{"value": c.value, "label": c.label} for c in step.choices]}, private=True)
+            "choices": [{"value": c.value, "label": c.label} for c in step.choices],
+            "error": notes[0] if repeat and notes else "", "alert": bool(lead) if alert is None else alert},
+            private=True)
 
     def _intro(self, step: Step, incident: Incident) -> list[Block]:
         blocks: list[Block] = [Text(line) for line in step.intro.split("\n") if line]
@@ -327,7 +331,7 @@ class ReportContactFlow:
         blocks = list(lead) + [Heading(f"Thank you. Your report is {incident.ref}."),
                                Text(self.summary(incident)), *[Text(n) for n in notes],
                                Text(f"Questions? Contact the {self.trust.comms.line()}.")]
-        return Reply("report_done", blocks, {"ref": incident.ref, "status": COMPLETED,
+        return Reply("report_done", blocks, {"ref": incident.ref, "status": COMPLETED, "alert": bool(lead),
                                              "risk_flags": list(incident.risk_flags)}, private=True)
 
     def summary(self, incident: Incident) -> str:

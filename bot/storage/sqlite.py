@@ -78,6 +78,18 @@ MIGRATIONS: list[str] = [
     CREATE INDEX escalations_by_status ON escalations (status);
     CREATE INDEX escalations_by_incident ON escalations (incident_ref);
     """,
+    # 3: feedback on answers (which clause, up or down, an optional reason; never the question)
+    """
+    CREATE TABLE feedback (
+        id INTEGER PRIMARY KEY,
+        surface TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        citation TEXT NOT NULL,
+        vote TEXT NOT NULL,
+        reason TEXT NOT NULL DEFAULT '',
+        created_at TEXT NOT NULL
+    );
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -234,6 +246,21 @@ class SQLiteStore:
         with self.transaction():
             self.db.execute(f"DELETE FROM escalations WHERE incident_ref IN ({marks})", refs)
             return self.db.execute(f"DELETE FROM incidents WHERE ref IN ({marks})", refs).rowcount
+
+    # -- feedback ----------------------------------------------------------
+
+    def add_feedback(self, surface: str, user_id: str, citation: str, vote: str, reason: str = "") -> int:
+        with self.transaction():
+            return self.db["feedback"].insert({"surface": surface, "user_id": user_id, "citation": citation,
+                                               "vote": vote, "reason": reason[:1000],
+                                               "created_at": utcnow().isoformat()}).last_pk
+
+    def set_feedback_reason(self, feedback_id: int, reason: str) -> None:
+        with self.transaction():
+            self.db["feedback"].update(int(feedback_id), {"reason": reason[:1000]})
+
+    def feedback(self) -> list[dict]:
+        return list(self.db.query("SELECT * FROM feedback ORDER BY id"))
 
     # -- escalations -------------------------------------------------------
 

@@ -48,6 +48,7 @@ class CheckResult:
     checked_chars: int = 0
     total_chars: int = 0
     empty: bool = False
+    draft: str = field(default="", repr=False)  # the text as given; never logged, not in as_dict()
 
     @property
     def truncated(self) -> bool:
@@ -75,7 +76,7 @@ class Checker:
         text = text if isinstance(text, str) else ""
         checked = text[:MAX_DRAFT_CHARS]
         norm = normalise(checked)
-        result = CheckResult(verdict=None, account=account, checked_chars=len(checked), total_chars=len(text))
+        result = CheckResult(verdict=None, account=account, checked_chars=len(checked), total_chars=len(text), draft=text)
         if not norm.text.strip():
             result.empty = not text.strip()
             result.verdict = None if result.empty else "ok"
