@@ -112,6 +112,19 @@ def cmd_incidents(args, stdin: TextIO, stdout: TextIO) -> int:
         return 2
 
 
+def cmd_serve(args, stdin: TextIO, stdout: TextIO) -> int:
+    import asyncio
+    import logging
+    from .server import serve
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    core = _core(args, storage=True)
+    if not core.config.slack:
+        print("policybot: no chat platform is configured: add a 'slack' section to app.yaml", file=sys.stderr)
+        return 2
+    asyncio.run(serve(core, args.host, args.port))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="policybot", description="Social media policy assistant for NHS trust staff.")
     p.add_argument("--config", help="path to app.yaml (default: $POLICYBOT_CONFIG or the project's app.yaml)")
@@ -136,6 +149,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("chat", help="talk to the bot in this terminal (no Slack or Teams needed)")
     c.set_defaults(func=cmd_chat)
+
+    v = sub.add_parser("serve", help="run the Slack app (HTTP on --host/--port, or Socket Mode per app.yaml)")
+    v.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    v.add_argument("--port", type=int, default=3000, help="port to listen on (default 3000)")
+    v.set_defaults(func=cmd_serve)
 
     from .incidents_cli import add_parsers
     before = set(sub.choices)

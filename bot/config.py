@@ -21,12 +21,21 @@ class ConfigError(ValueError):
 
 
 @dataclass(frozen=True)
+class SlackSettings:
+    """Where Slack escalations go and how the app connects (tokens come from the environment)."""
+    mode: str = "http"                # http: POST /slack/events on policybot serve; socket: Socket Mode
+    comms_channel: str = ""           # channel id for comms escalations and draft reviews
+    safeguarding_channel: str = ""    # channel id for safeguarding alerts (default: comms_channel)
+
+
+@dataclass(frozen=True)
 class AppConfig:
     path: Path
     trust: TrustProfile
     packs: tuple[str, ...]
     database: Path
     local_rules: Path | None = None
+    slack: SlackSettings | None = None
     raw: dict = field(default_factory=dict, repr=False)
 
 
@@ -111,4 +120,19 @@ def load_config(path: str | os.PathLike | None = None) -> AppConfig:
             local_rules = path.parent / local_rules
         if not local_rules.exists():
             raise ConfigError(f"{f}: checker.local_rules: {local_rules} does not exist")
-    return AppConfig(path=path, trust=trust, packs=tuple(packs), database=db, local_rules=local_rules, raw=data)
+    return AppConfig(path=path, trust=trust, packs=tuple(packs), database=db, local_rules=local_rules,
+                     slack=_slack(data.get("slack"), f"{f}: slack"), raw=data)
+
+
+def _slack(raw, where: str) -> SlackSettings | None:
+    if not raw:
+        return None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a mapping")
+    mode = str(raw.get("mode", "http"))
+    if mode not in ("http", "socket"):
+        raise ConfigError(f"{where}.mode: must be 'http' or 'socket'")
+    comms = str(raw.get("comms_channel") or "")
+    if not comms:
+        raise ConfigError(f"{where}: missing 'comms_channel' (the channel id escalations go to)")
+    return SlackSettings(mode=mode, comms_channel=comms, safeguarding_channel=str(raw.get("safeguarding_channel") or comms))

@@ -1,0 +1,97 @@
+"""`policybot serve`: one aiohttp server for every chat platform.
+
+Routes: GET /healthz, and POST /slack/events when Slack runs in HTTP mode. In Socket
+Mode the app connects out to Slack instead (for trusts with no public URL) and a
+watchdog reconnects it if the connection drops. A background loop retries any
+escalation not yet delivered. Logs carry no message text.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+
+from aiohttp import web
+
+log = logging.getLogger("policybot.server")
+RETRY_EVERY = 30.0      # seconds between passes over undelivered escalations
+WATCHDOG_EVERY = 20.0   # seconds between Socket Mode connection checks
+
+
+def build_web_app(core, slack=None) -> web.Application:
+    app = web.Application(client_max_size=1024 * 1024)
+
+    async def healthz(request: web.Request) -> web.Response:
+        return web.json_response({"ok": True, "slack": slack is not None})
+
+    app.router.add_get("/healthz", healthz)
+    if slack is not None and slack.settings.mode == "http":
+        from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+
+        async def slack_events(request: web.Request) -> web.Response:
+            bolt_response = await slack.app.async_dispatch(await to_bolt_request(request))
+            return await to_aiohttp_response(bolt_response)
+
+        app.router.add_post("/slack/events", slack_events)
+    app.cleanup_ctx.append(_background(core))
+    return app
+
+
+def _background(core):
+    async def ctx(app: web.Application):
+        task = asyncio.create_task(_retry_loop(core)) if core.escalations else None
+        yield
+        if task:
+            task.cancel()
+    return ctx
+
+
+async def _retry_loop(core) -> None:
+    while True:
+        await asyncio.sleep(RETRY_EVERY)
+        try:
+            await core.escalations.deliver_pending()
+        except Exception:  # keep retrying; each failure is also recorded on the escalation
+            log.exception("escalation delivery pass failed")
+
+
+async def socket_mode_watchdog(handler, every: float = WATCHDOG_EVERY) -> None:
+    """Reconnect Socket Mode when the connection is lost and the client has not recovered."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            if not await handler.client.is_connected():
+                log.warning("Socket Mode connection lost; reconnecting")
+                await handler.client.connect()
+        except Exception:
+            log.exception("Socket Mode reconnect failed; will try again")
+
+
+async def start_socket_mode(slack, app_token: str, watchdog_every: float = WATCHDOG_EVERY):
+    from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+    handler = AsyncSocketModeHandler(slack.app, app_token, web_client=slack.client)
+    await handler.connect_async()
+    watchdog = asyncio.create_task(socket_mode_watchdog(handler, watchdog_every))
+    return handler, watchdog
+
+
+async def serve(core, host: str, port: int, env=os.environ) -> None:
+    slack = None
+    if core.config.slack:
+        from .slack.app import slack_surface_from_env
+        slack = slack_surface_from_env(core, core.config.slack, env)
+    runner = web.AppRunner(build_web_app(core, slack))
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    log.info("listening on http://%s:%s", host, port)
+    socket = None
+    if slack and slack.settings.mode == "socket":
+        socket = await start_socket_mode(slack, env["SLACK_APP_TOKEN"])
+    try:
+        await asyncio.Event().wait()
+    finally:
+        if socket:
+            socket[1].cancel()
+            await socket[0].close_async()
+        await runner.cleanup()

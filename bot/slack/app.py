@@ -1,0 +1,293 @@
+"""The Slack surface: slack-bolt's AsyncApp translating Slack events to the shared conversation.
+
+Listeners (registered in `register`, top to bottom):
+  message (DMs)          drafts and questions, answered in a thread
+  app_mention            questions answered in a thread; draft checks answered privately (ephemeral)
+  /report-contact        opens the five-step modal
+  check_message          message shortcut: check any message, answer privately
+  app_home_opened        App Home: what the bot does, buttons, the user's recent reports
+  block actions          report-flow buttons, Why?, feedback, Ask comms, escalation Acknowledge/Resolve
+  view submissions       report steps, feedback reasons, drafts from App Home
+
+Everything is acknowledged first (views opened straight after, within Slack's 3 s),
+then the work is done. Retried events are handled once (their event_id is claimed in
+the store). User text is escaped by blocks.py before it goes back to Slack.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
+from slack_sdk.web.async_client import AsyncWebClient
+
+from handlers.conversation import Incoming
+from handlers.intents import REPORT, classify
+from handlers.replies import Bullets, Notice, Reply, Text
+
+from . import modal
+from .blocks import action_name, escape, fallback, to_blocks, unescape
+from .notifier import SlackNotifier
+
+log = logging.getLogger("policybot.slack")
+SURFACE = "slack"
+ACTIONS = re.compile(r"^(report_answer|report_back|report_cancel|why|feedback|ask_comms|esc_ack|esc_resolve|"
+                     r"home_check|home_report):\d+$")
+MENTION = re.compile(r"<@[A-Z0-9]+(?:\|[^>]*)?>")
+
+
+class SlackSurface:
+    def __init__(self, core, settings, *, token: str, signing_secret: str | None = None, base_url: str | None = None,
+                 rate_limit_retries: int = 2):
+        self.core = core
+        self.settings = settings
+        client = AsyncWebClient(token=token, base_url=base_url or AsyncWebClient.BASE_URL)
+        client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=rate_limit_retries))
+        self.client = client
+        self.app = AsyncApp(client=client, signing_secret=signing_secret,
+                            request_verification_enabled=signing_secret is not None)
+        self.notifier = SlackNotifier(client, settings.comms_channel, settings.safeguarding_channel)
+        if core.escalations:
+            core.escalations.notifier = self.notifier
+        self._tasks: set[asyncio.Task] = set()
+        self.register(self.app)
+
+    # -- listener registration ------------------------------------------------
+
+    def register(self, app: AsyncApp) -> None:
+        app.event("message")(self.on_message)
+        app.event("app_mention")(self.on_mention)
+        app.event("app_home_opened")(self.on_home_opened)
+        app.command("/report-contact")(self.on_report_command)
+        app.shortcut("check_message")(self.on_check_shortcut)
+        app.action(ACTIONS)(self.on_action)
+        app.view(modal.CALLBACK)(self.on_report_submit)
+        app.view("feedback_reason")(self.on_feedback_reason)
+        app.view("check_draft")(self.on_check_draft)
+
+    # -- events ---------------------------------------------------------------
+
+    async def on_message(self, event: dict, body: dict) -> None:
+        """A DM to the bot: a draft or a question. Other channels' messages are ignored."""
+        if event.get("channel_type") != "im" or event.get("bot_id") or event.get("subtype"):
+            return
+        text = unescape(event.get("text", ""))
+        replies = self.core.conversation.handle(
+            Incoming(SURFACE, event["user"], text, event_id=body.get("event_id"), channel=event["channel"]))
+        for reply in replies:
+            await self.post(event["channel"], reply, thread_ts=event.get("thread_ts") or event["ts"])
+        self.deliver_escalations()
+
+    async def on_mention(self, event: dict, body: dict) -> None:
+        """@policybot in a channel: questions in a thread, draft checks only to the person who asked."""
+        text = unescape(MENTION.sub("", event.get("text", ""))).strip()
+        user, channel, thread = event["user"], event["channel"], event.get("thread_ts") or event["ts"]
+        if REPORT.match(text):
+            await self.ephemeral(channel, user, Reply("report_here", [Text(
+                "To report a contact, type /report-contact, or message me directly: reports are private.")]))
+            return
+        replies = self.core.conversation.handle(Incoming(SURFACE, user, text, event_id=body.get("event_id"),
+                                                         channel=channel))
+        for reply in replies:
+            if reply.private:
+                await self.ephemeral(channel, user, reply, thread_ts=thread)
+            else:
+                await self.post(channel, reply, thread_ts=thread)
+        self.deliver_escalations()
+
+    async def on_home_opened(self, event: dict) -> None:
+        if event.get("tab", "home") != "home":
+            return
+        await self.client.views_publish(user_id=event["user"], view=self.home_view(event["user"]))
+
+    # -- commands and shortcuts -------------------------------------------------
+
+    async def on_report_command(self, ack, command: dict) -> None:
+        await ack()
+        text = unescape(command.get("text", ""))
+        replies = self.core.report.start(SURFACE, command["user_id"], text)
+        await self.client.views_open(trigger_id=command["trigger_id"], view=modal.view(replies[0]))
+        await self.alert_by_dm(command["user_id"], replies[0])
+        self.deliver_escalations()
+
+    async def on_check_shortcut(self, ack, shortcut: dict) -> None:
+        await ack()
+        text = unescape((shortcut.get("message") or {}).get("text", ""))
+        reply = self.core.check.reply(text, "unknown")
+        channel, user = shortcut["channel"]["id"], shortcut["user"]["id"]
+        await self.ephemeral(channel, user, reply)
+
+    # -- buttons ----------------------------------------------------------------
+
+    async def on_action(self, ack, body: dict, action: dict) -> None:
+        await ack()
+        name, user = action_name(action["action_id"]), body["user"]["id"]
+        value = action.get("value", "")
+        if name in ("esc_ack", "esc_resolve"):
+            move = self.core.escalations.acknowledge if name == "esc_ack" else self.core.escalations.resolve
+            await move(int(value), by=f"<@{user}>")
+            return
+        if name == "home_check":
+            await self.client.views_open(trigger_id=body["trigger_id"], view=check_draft_view())
+            return
+        if name == "home_report":
+            replies = self.core.report.start(SURFACE, user)
+            await self.client.views_open(trigger_id=body["trigger_id"], view=modal.view(replies[0]))
+            return
+        if body.get("view") and name.startswith("report_"):
+            # Back / Cancel inside the modal: update the same view.
+            step = json.loads(body["view"].get("private_metadata") or "{}").get("step")
+            replies = self.core.conversation.handle_action(SURFACE, user, name, value if name != "report_answer" else f"{step}:{value}")
+            await self.client.views_update(view_id=body["view"]["id"], view=modal.view(replies[0]))
+            return
+        replies = self.core.conversation.handle_action(SURFACE, user, name, value)
+        reply = replies[0] if replies else None
+        if reply and reply.kind == "feedback_reason" and body.get("trigger_id"):
+            await self.client.views_open(trigger_id=body["trigger_id"], view=feedback_view(reply.data["feedback_id"]))
+            return
+        if reply:
+            channel = (body.get("channel") or {}).get("id") or user
+            thread = (body.get("message") or {}).get("thread_ts") or (body.get("message") or {}).get("ts")
+            await self.ephemeral(channel, user, reply, thread_ts=thread)
+        self.deliver_escalations()
+
+    # -- modal submissions ------------------------------------------------------
+
+    async def on_report_submit(self, ack, body: dict, view: dict) -> None:
+        user = body["user"]["id"]
+        meta = json.loads(view.get("private_metadata") or "{}")
+        incident = self.core.report.active(SURFACE, user)
+        if incident is None or incident.ref != meta.get("ref"):
+            await ack(response_action="update", view=modal.view(Reply("report_none", [Text(
+                "That report is no longer in progress. Use /report-contact to start again.")], {"ref": meta.get("ref")})))
+            return
+        reply = self.core.report.answer(incident, modal.submitted_value(view.get("state", {})), step=meta.get("step"))[0]
+        if reply.data.get("error") and not reply.data.get("alert"):
+            await ack(response_action="errors", errors={"answer": reply.data["error"][:150]})
+            return
+        await ack(response_action="update", view=modal.view(reply))
+        await self.alert_by_dm(user, reply)
+        if reply.kind == "report_done":
+            await self.post(user, reply)
+        self.deliver_escalations()
+
+    async def on_feedback_reason(self, ack, view: dict) -> None:
+        await ack()
+        reason = ((view["state"]["values"].get("reason") or {}).get("value") or {}).get("value") or ""
+        self.core.conversation.feedback_reason(int(view.get("private_metadata") or 0), reason)
+
+    async def on_check_draft(self, ack, view: dict) -> None:
+        values = view["state"]["values"]
+        text = values["draft"]["value"].get("value") or ""
+        account = ((values.get("account") or {}).get("value") or {}).get("selected_option", {}).get("value", "unknown")
+        reply = self.core.check.reply(text, account)
+        await ack(response_action="update", view={
+            "type": "modal", "title": {"type": "plain_text", "text": "Can I post this?"},
+            "close": {"type": "plain_text", "text": "Close"}, "blocks": to_blocks(reply, buttons=False)[:100]})
+
+    # -- sending ----------------------------------------------------------------
+
+    async def post(self, channel: str, reply: Reply, thread_ts: str | None = None) -> None:
+        await self.client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=fallback(reply),
+                                           blocks=to_blocks(reply))
+
+    async def ephemeral(self, channel: str, user: str, reply: Reply, thread_ts: str | None = None) -> None:
+        """Only this user sees it. If the bot can't post in that channel, it DMs them instead."""
+        try:
+            await self.client.chat_postEphemeral(channel=channel, user=user, thread_ts=thread_ts,
+                                                 text=fallback(reply), blocks=to_blocks(reply))
+        except Exception as exc:  # e.g. not_in_channel: the answer must still reach them, privately
+            log.info("ephemeral post failed (%s); sending by DM", type(exc).__name__)
+            await self.post(user, reply)
+
+    async def alert_by_dm(self, user: str, reply: Reply) -> None:
+        """Risk information stays with the user after the modal closes."""
+        alerts = [b for b in reply.blocks if isinstance(b, (Notice, Bullets))] if reply.data.get("alert") else []
+        if alerts:
+            await self.post(user, Reply("report_alert", alerts))
+
+    def deliver_escalations(self) -> None:
+        """Send pending escalations in the background (they are stored already, so none is lost)."""
+        if not self.core.escalations:
+            return
+        task = asyncio.get_running_loop().create_task(self.core.escalations.deliver_pending())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def drain(self) -> None:
+        """Wait for background deliveries (tests, shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    # -- views ------------------------------------------------------------------
+
+    def home_view(self, user: str) -> dict:
+        trust = self.core.config.trust
+        blocks = [
+            {"type": "header", "text": {"type": "plain_text", "text": "policybot: social media, safely"}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": escape(
+                f"I help {trust.short_name} staff use social media safely. Ask me about the policy, check a draft "
+                "before you post it, or report contact from a patient, family member or member of the public on "
+                "your personal accounts.")}},
+            {"type": "actions", "elements": [
+                {"type": "button", "action_id": "home_check:0", "style": "primary",
+                 "text": {"type": "plain_text", "text": "Check a draft"}, "value": "check"},
+                {"type": "button", "action_id": "home_report:1", "text": {"type": "plain_text", "text": "Report a contact"},
+                 "value": "report"}]},
+            {"type": "divider"},
+            {"type": "section", "text": {"type": "mrkdwn", "text": "*Your recent reports*"}},
+        ]
+        mine = [i for i in self.core.store.list_incidents(user_id=user, limit=10) if i.surface == SURFACE][:5] \
+            if self.core.store else []
+        if not mine:
+            blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": "None yet."}]})
+        for inc in mine:
+            flags = f" · risk: {', '.join(inc.risk_flags)}" if inc.risk_flags else ""
+            blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": escape(
+                f"{inc.ref} · {inc.status.replace('_', ' ')} · {inc.created_at[:10]}{flags}")}]})
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": escape(
+            f"Questions about the policy? {trust.comms.line()}")}]})
+        return {"type": "home", "blocks": blocks}
+
+
+def feedback_view(feedback_id: int) -> dict:
+    return {"type": "modal", "callback_id": "feedback_reason", "private_metadata": str(feedback_id),
+            "title": {"type": "plain_text", "text": "What was wrong?"}, "submit": {"type": "plain_text", "text": "Send"},
+            "blocks": [{"type": "input", "block_id": "reason", "optional": True,
+                        "label": {"type": "plain_text", "text": "Tell us what the answer got wrong (optional)"},
+                        "element": {"type": "plain_text_input", "action_id": "value", "multiline": True, "max_length": 1000}}]}
+
+
+def check_draft_view() -> dict:
+    return {"type": "modal", "callback_id": "check_draft", "title": {"type": "plain_text", "text": "Can I post this?"},
+            "submit": {"type": "plain_text", "text": "Check"},
+            "blocks": [
+                {"type": "input", "block_id": "draft", "label": {"type": "plain_text", "text": "Your draft"},
+                 "element": {"type": "plain_text_input", "action_id": "value", "multiline": True, "max_length": 3000}},
+                {"type": "input", "block_id": "account", "optional": True,
+                 "label": {"type": "plain_text", "text": "Which account is it for?"},
+                 "element": {"type": "radio_buttons", "action_id": "value", "options": [
+                     {"text": {"type": "plain_text", "text": "My personal account"}, "value": "personal"},
+                     {"text": {"type": "plain_text", "text": "The trust's official account"}, "value": "official"}]}}]}
+
+
+def slack_surface_from_env(core, settings, env) -> "SlackSurface":
+    """Build the surface from environment variables; a missing one is a one-line error naming it."""
+    from bot.config import ConfigError
+
+    def need(name: str) -> str:
+        value = env.get(name, "").strip()
+        if not value:
+            raise ConfigError(f"{name} is not set: export it (see README, 'Slack') or remove 'slack' from app.yaml")
+        return value
+    token = need("SLACK_BOT_TOKEN")
+    secret = need("SLACK_SIGNING_SECRET") if settings.mode == "http" else None
+    if settings.mode == "socket":
+        need("SLACK_APP_TOKEN")
+    base = env.get("SLACK_API_URL") or None
+    if base and not base.endswith("/"):
+        base += "/"
+    return SlackSurface(core, settings, token=token, signing_secret=secret, base_url=base)

@@ -1,0 +1,64 @@
+"""The /report-contact modal: each step of the platform-neutral flow as one Slack view.
+
+Slack allows only a couple of pushed views, so every step replaces the last
+(`response_action: update`), with the incident ref and step in private_metadata and
+the flow's state in our store. Bad answers show inline on the field.
+"""
+from __future__ import annotations
+
+import json
+
+from handlers.replies import Actions, Reply, Text
+
+from .blocks import to_blocks
+
+CALLBACK = "report_step"
+TITLE = {"type": "plain_text", "text": "Report a contact"}
+
+
+def _element(data: dict) -> dict:
+    kind = data["kind"]
+    if kind in ("choice", "yesno"):
+        options = data["choices"] or [{"value": "yes", "label": "Yes"}, {"value": "no", "label": "No"}]
+        return {"type": "radio_buttons", "action_id": "value",
+                "options": [{"text": {"type": "plain_text", "text": o["label"][:75]}, "value": o["value"]}
+                            for o in options[:10]]}
+    if kind == "person":
+        return {"type": "users_select", "action_id": "value", "placeholder": {"type": "plain_text", "text": "Choose a person"}}
+    element = {"type": "plain_text_input", "action_id": "value", "multiline": kind == "text", "max_length": 3000}
+    if kind == "when":
+        element["placeholder"] = {"type": "plain_text", "text": "e.g. now, yesterday 9pm, 21/11/2026 18:30"}
+    return element
+
+
+def view(reply: Reply) -> dict:
+    """A modal for a flow reply: the step's question as an input, or the end of the flow."""
+    data = reply.data
+    if reply.kind != "report_step":
+        return {"type": "modal", "callback_id": "report_done", "title": TITLE,
+                "close": {"type": "plain_text", "text": "Close"},
+                "private_metadata": json.dumps({"ref": data.get("ref", "")}),
+                "blocks": to_blocks(reply, buttons=False)}
+    info = [b for b in reply.blocks if not isinstance(b, Actions)]
+    if info and isinstance(info[-1], Text) and data["question"] in info[-1].text:
+        info = info[:-1]  # the question becomes the input's label
+    blocks = to_blocks(Reply(reply.kind, info), buttons=False)
+    blocks.append({"type": "input", "block_id": "answer", "element": _element(data),
+                   "label": {"type": "plain_text", "text": f"Step {data['policy_step']} of 5: {data['question']}"[:2000]}})
+    blocks.append({"type": "actions", "block_id": "nav", "elements": [
+        {"type": "button", "action_id": "report_back:0", "text": {"type": "plain_text", "text": "Back"}, "value": data["step"]},
+        {"type": "button", "action_id": "report_cancel:1", "style": "danger", "value": data["step"],
+         "text": {"type": "plain_text", "text": "Cancel report"}}]})
+    return {"type": "modal", "callback_id": CALLBACK, "title": TITLE,
+            "submit": {"type": "plain_text", "text": "Next"}, "close": {"type": "plain_text", "text": "Finish later"},
+            "private_metadata": json.dumps({"ref": data["ref"], "step": data["step"]}), "blocks": blocks[:100]}
+
+
+def submitted_value(view_state: dict) -> str:
+    """The answer from a submitted view, whatever kind of input the step used."""
+    field = (view_state.get("values", {}).get("answer") or {}).get("value") or {}
+    if field.get("selected_option"):
+        return field["selected_option"]["value"]
+    if field.get("selected_user"):
+        return field["selected_user"]
+    return field.get("value") or ""
