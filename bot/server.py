@@ -76,6 +76,7 @@ async def start_socket_mode(slack, app_token: str, watchdog_every: float = WATCH
 
 
 async def serve(core, host: str, port: int, env=os.environ) -> None:
+    """Run until stopped. The Slack surface is built here, inside the event loop its HTTP session needs."""
     slack = None
     if core.config.slack:
         from .slack.app import slack_surface_from_env
@@ -95,3 +96,5 @@ async def serve(core, host: str, port: int, env=os.environ) -> None:
             socket[1].cancel()
             await socket[0].close_async()
         await runner.cleanup()
+        if slack:
+            await slack.close()

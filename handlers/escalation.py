@@ -30,11 +30,20 @@ class EscalationService:
     def __init__(self, store: Store, notifier: Notifier | None = None):
         self.store = store
         self.notifier = notifier
+        self.new = True  # something may be waiting (true at start-up: a restart may have left some)
 
     def raise_(self, kind: str, summary: str, *, incident_ref: str | None = None, surface: str = "",
                user: str = "", target: str = "") -> Escalation:
+        self.new = True
         return self.store.add_escalation(kind, summary, incident_ref=incident_ref, requester_surface=surface,
                                          requester_user=user, target=target)
+
+    async def deliver_new(self) -> list[Escalation]:
+        """After a message: deliver only if something was raised (the periodic pass catches retries)."""
+        if not self.new:
+            return []
+        self.new = False
+        return await self.deliver_pending()
 
     def due(self, now: dt.datetime | None = None) -> list[Escalation]:
         now = now or utcnow()

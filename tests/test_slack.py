@@ -45,7 +45,7 @@ class Rig:
         return self
 
     async def __aexit__(self, *exc):
-        await self.slack.drain()
+        await self.slack.close()
         await self.http.close()
         await self.runner.cleanup()
         await self.fake.stop()
@@ -295,5 +295,5 @@ async def test_socket_mode_against_a_fake_websocket(tmp_path):
     finally:
         watchdog.cancel()
         await handler.close_async()
-        await slack.drain()
+        await slack.close()
         await fake.stop()

@@ -20,6 +20,8 @@ import json
 import logging
 import re
 
+import aiohttp
+
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
@@ -44,7 +46,9 @@ class SlackSurface:
                  rate_limit_retries: int = 2):
         self.core = core
         self.settings = settings
-        client = AsyncWebClient(token=token, base_url=base_url or AsyncWebClient.BASE_URL)
+        # One shared HTTP session: without it slack_sdk opens a new connection for every API call.
+        self.session = aiohttp.ClientSession()
+        client = AsyncWebClient(token=token, base_url=base_url or AsyncWebClient.BASE_URL, session=self.session)
         client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=rate_limit_retries))
         self.client = client
         self.app = AsyncApp(client=client, signing_secret=signing_secret,
@@ -213,7 +217,7 @@ class SlackSurface:
         """Send pending escalations in the background (they are stored already, so none is lost)."""
         if not self.core.escalations:
             return
-        task = asyncio.get_running_loop().create_task(self.core.escalations.deliver_pending())
+        task = asyncio.get_running_loop().create_task(self.core.escalations.deliver_new())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -221,6 +225,10 @@ class SlackSurface:
         """Wait for background deliveries (tests, shutdown)."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def close(self) -> None:
+        await self.drain()
+        await self.session.close()
 
     # -- views ------------------------------------------------------------------
 
