@@ -90,6 +90,15 @@ MIGRATIONS: list[str] = [
         created_at TEXT NOT NULL
     );
     """,
+    # 4: state a chat platform keeps between turns (e.g. Teams conversation references), as JSON
+    """
+    CREATE TABLE bot_state (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL,
+        etag INTEGER NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -264,6 +273,33 @@ class SQLiteStore:
 
     def feedback(self) -> list[dict]:
         return list(self.db.query("SELECT * FROM feedback ORDER BY id"))
+
+    # -- platform state ----------------------------------------------------
+
+    def read_state(self, keys: list[str]) -> dict[str, tuple[dict, int]]:
+        if not keys:
+            return {}
+        rows = self.db.query(f"SELECT key, value, etag FROM bot_state WHERE key IN ({','.join('?' * len(keys))})",
+                             list(keys))
+        return {r["key"]: (json.loads(r["value"]), r["etag"]) for r in rows}
+
+    def write_state(self, key: str, value: dict, expected_etag: int | None = None) -> int:
+        """Store plain JSON data; with expected_etag, refuse (KeyError) if someone else wrote first."""
+        with self.transaction():
+            row = self.db.execute("SELECT etag FROM bot_state WHERE key = ?", [key]).fetchone()
+            if expected_etag is not None and row and row[0] != expected_etag:
+                raise KeyError(f"state {key!r} changed since it was read (etag {row[0]}, not {expected_etag})")
+            etag = (row[0] if row else 0) + 1
+            self.db.execute("INSERT INTO bot_state (key, value, etag, updated_at) VALUES (?, ?, ?, ?) "
+                            "ON CONFLICT (key) DO UPDATE SET value = excluded.value, etag = excluded.etag, "
+                            "updated_at = excluded.updated_at",
+                            [key, json.dumps(value, ensure_ascii=False), etag, utcnow().isoformat()])
+            return etag
+
+    def delete_state(self, keys: list[str]) -> None:
+        if keys:
+            with self.transaction():
+                self.db.execute(f"DELETE FROM bot_state WHERE key IN ({','.join('?' * len(keys))})", list(keys))
 
     # -- escalations -------------------------------------------------------
 
