@@ -118,10 +118,22 @@ def cmd_serve(args, stdin: TextIO, stdout: TextIO) -> int:
     from .server import serve
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     core = _core(args, storage=True)
-    if not core.config.slack:
-        print("policybot: no chat platform is configured: add a 'slack' section to app.yaml", file=sys.stderr)
+    if not (core.config.slack or core.config.teams):
+        print("policybot: no chat platform is configured: add a 'slack' or 'teams' section to app.yaml", file=sys.stderr)
         return 2
     asyncio.run(serve(core, args.host, args.port))
+    return 0
+
+
+def cmd_teams_package(args, stdin: TextIO, stdout: TextIO) -> int:
+    from pathlib import Path
+    from .teams.package import build_package
+    try:
+        out = build_package(args.app_id, Path(args.out))
+    except ValueError as exc:
+        print(f"policybot: {exc}", file=sys.stderr)
+        return 2
+    stdout.write(f"Wrote {out}: upload it in Teams (Apps > Manage your apps > Upload an app).\n")
     return 0
 
 
@@ -150,10 +162,15 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("chat", help="talk to the bot in this terminal (no Slack or Teams needed)")
     c.set_defaults(func=cmd_chat)
 
-    v = sub.add_parser("serve", help="run the Slack app (HTTP on --host/--port, or Socket Mode per app.yaml)")
+    v = sub.add_parser("serve", help="run the Slack and Teams apps (HTTP on --host/--port; Slack Socket Mode per app.yaml)")
     v.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     v.add_argument("--port", type=int, default=3000, help="port to listen on (default 3000)")
     v.set_defaults(func=cmd_serve)
+
+    t = sub.add_parser("teams-package", help="build the Teams app zip for sideloading")
+    t.add_argument("--app-id", required=True, help="the bot's Microsoft App ID (MicrosoftAppId)")
+    t.add_argument("--out", default="build/policybot-teams.zip")
+    t.set_defaults(func=cmd_teams_package)
 
     from .incidents_cli import add_parsers
     before = set(sub.choices)

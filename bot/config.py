@@ -36,6 +36,7 @@ class AppConfig:
     database: Path
     local_rules: Path | None = None
     slack: SlackSettings | None = None
+    teams: bool = False  # serve POST /api/messages for Microsoft Teams (credentials from the environment)
     raw: dict = field(default_factory=dict, repr=False)
 
 
@@ -121,7 +122,8 @@ def load_config(path: str | os.PathLike | None = None) -> AppConfig:
         if not local_rules.exists():
             raise ConfigError(f"{f}: checker.local_rules: {local_rules} does not exist")
     return AppConfig(path=path, trust=trust, packs=tuple(packs), database=db, local_rules=local_rules,
-                     slack=_slack(data.get("slack"), f"{f}: slack"), raw=data)
+                     slack=_slack(data.get("slack"), f"{f}: slack"),
+                     teams=bool((data.get("teams") or {}).get("enabled", False)), raw=data)
 
 
 def _slack(raw, where: str) -> SlackSettings | None:

@@ -1,6 +1,7 @@
 """`policybot serve`: one aiohttp server for every chat platform.
 
-Routes: GET /healthz, and POST /slack/events when Slack runs in HTTP mode. In Socket
+Routes: GET /healthz, POST /api/messages for Teams, and POST /slack/events when Slack
+runs in HTTP mode. In Socket
 Mode the app connects out to Slack instead (for trusts with no public URL) and a
 watchdog reconnects it if the connection drops. A background loop retries any
 escalation not yet delivered. Logs carry no message text.
@@ -18,13 +19,23 @@ RETRY_EVERY = 30.0      # seconds between passes over undelivered escalations
 WATCHDOG_EVERY = 20.0   # seconds between Socket Mode connection checks
 
 
-def build_web_app(core, slack=None) -> web.Application:
+def build_web_app(core, slack=None, teams=None) -> web.Application:
     app = web.Application(client_max_size=1024 * 1024)
 
     async def healthz(request: web.Request) -> web.Response:
-        return web.json_response({"ok": True, "slack": slack is not None})
+        return web.json_response({"ok": True, "slack": slack is not None, "teams": teams is not None})
 
     app.router.add_get("/healthz", healthz)
+    if teams is not None:
+        import jwt
+
+        async def teams_messages(request: web.Request) -> web.Response:
+            try:
+                return await teams.adapter.process(request, teams.bot) or web.Response(status=201)
+            except (jwt.PyJWTError, ValueError):  # a malformed token is a failed authentication, not a crash
+                raise web.HTTPUnauthorized() from None
+
+        app.router.add_post("/api/messages", teams_messages)
     if slack is not None and slack.settings.mode == "http":
         from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 
@@ -77,11 +88,14 @@ async def start_socket_mode(slack, app_token: str, watchdog_every: float = WATCH
 
 async def serve(core, host: str, port: int, env=os.environ) -> None:
     """Run until stopped. The Slack surface is built here, inside the event loop its HTTP session needs."""
-    slack = None
+    slack = teams = None
+    if core.config.teams:
+        from .teams.bot import teams_surface_from_env
+        teams = teams_surface_from_env(core, env, host)
     if core.config.slack:
         from .slack.app import slack_surface_from_env
         slack = slack_surface_from_env(core, core.config.slack, env)
-    runner = web.AppRunner(build_web_app(core, slack))
+    runner = web.AppRunner(build_web_app(core, slack, teams))
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
