@@ -78,6 +78,13 @@ class Reply:
         """A readable plain-text fallback (notifications, logs of *bot* text, the console)."""
         return render_text(self)
 
+    def alerts(self) -> list[Block]:
+        """Newly raised risk information (notices and crisis lines), which surfaces keep on show
+        after a form or card moves on; empty unless the reply says it raised an alert."""
+        if not self.data.get("alert"):
+            return []
+        return [b for b in self.blocks if isinstance(b, (Notice, Bullets))]
+
 
 def render_text(reply: Reply, width: int = 0) -> str:
     """Render a reply as plain text for the console and for platform fallbacks."""

@@ -297,3 +297,17 @@ async def test_socket_mode_against_a_fake_websocket(tmp_path):
         await handler.close_async()
         await slack.close()
         await fake.stop()
+
+
+async def test_back_inside_the_modal_returns_to_the_previous_question(tmp_path):
+    async with Rig(tmp_path) as rig:
+        await rig.command()
+        opened = (await rig.fake.wait_for("views.open"))["view"]
+        _, body = await rig.submit(opened, {"type": "radio_buttons", "selected_option": {"value": "x"}})
+        assert '"contact_kind"' in body["view"]["private_metadata"]
+        await rig.interact({"type": "block_actions", "user": {"id": "U1"}, "trigger_id": "t",
+                            "view": {**body["view"], "id": "V1"},
+                            "actions": [{"action_id": "report_back:0", "value": "contact_kind", "type": "button"}]})
+        back = (await rig.fake.wait_for("views.update"))["view"]
+        assert json.loads(back["private_metadata"])["step"] == "platform"
+        assert rig.core.report.active("slack", "U1").step == "platform"

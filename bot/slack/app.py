@@ -28,7 +28,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from handlers.conversation import Incoming
 from handlers.intents import REPORT, classify
-from handlers.replies import Bullets, Notice, Reply, Text
+from handlers.replies import Reply, Text
 
 from . import modal
 from .blocks import action_name, escape, fallback, to_blocks, unescape
@@ -141,10 +141,9 @@ class SlackSurface:
             replies = self.core.report.start(SURFACE, user)
             await self.client.views_open(trigger_id=body["trigger_id"], view=modal.view(replies[0]))
             return
-        if body.get("view") and name.startswith("report_"):
-            # Back / Cancel inside the modal: update the same view.
-            step = json.loads(body["view"].get("private_metadata") or "{}").get("step")
-            replies = self.core.conversation.handle_action(SURFACE, user, name, value if name != "report_answer" else f"{step}:{value}")
+        if body.get("view") and name in ("report_back", "report_cancel"):
+            # Back / Cancel inside the modal: the same view shows the step we land on.
+            replies = self.core.conversation.handle_action(SURFACE, user, name, value)
             await self.client.views_update(view_id=body["view"]["id"], view=modal.view(replies[0]))
             return
         replies = self.core.conversation.handle_action(SURFACE, user, name, value)
@@ -209,7 +208,7 @@ class SlackSurface:
 
     async def alert_by_dm(self, user: str, reply: Reply) -> None:
         """Risk information stays with the user after the modal closes."""
-        alerts = [b for b in reply.blocks if isinstance(b, (Notice, Bullets))] if reply.data.get("alert") else []
+        alerts = reply.alerts()
         if alerts:
             await self.post(user, Reply("report_alert", alerts))
 

@@ -187,9 +187,8 @@ class TeamsSurface:
                 # The flow's card is updated in place; risk information also arrives as its own message.
                 await ctx.update_activity(Activity(id=ctx.activity.reply_to_id, type=ActivityTypes.message,
                                                    attachments=[_attach(to_card(reply))]))
-                if reply.data.get("alert"):
-                    alert = [b for b in reply.blocks if type(b).__name__ in ("Notice", "Bullets")]
-                    await self.send(ctx, Reply("report_alert", alert))
+                if reply.alerts():
+                    await self.send(ctx, Reply("report_alert", reply.alerts()))
                 if reply.kind == "report_done":
                     await self.send(ctx, reply)
             else:
