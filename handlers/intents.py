@@ -26,6 +26,11 @@ _QUESTION_PHRASE = re.compile(
     r"\b(?:what (?:do|should|can) (?:i|we)|am i allowed|are we allowed|can i|can we|is it ok|is it okay|"
     r"should i|should we|how do i|who do i|what happens if|do i need|what's the rule|what is the rule|"
     r"what does the policy)\b", re.IGNORECASE)
+# "An ex-patient added me on Facebook": someone describing what happened to them wants advice.
+_HAPPENED_TO_ME = re.compile(
+    r"\b(?:added|messaged|dm'?d|dmed|followed|friended|contacted|tagged|sent|texted|emailed|rang|called|asked|"
+    r"commented on|replied to|mentioned|blocked|reported|threatened|harass(?:ed|ing)|abus(?:ed|ing)|trolled)\s+me\b",
+    re.IGNORECASE)
 _POSTLIKE = re.compile(r"(?:#\w|https?://|www\.|@\w|\[photo|\[image|\[video)", re.IGNORECASE)
 REPORT = re.compile(r"^\s*/?report[- _]?contact\b|^\s*report (?:a |an )?(?:contact|incident)\b", re.IGNORECASE)
 
@@ -70,4 +75,5 @@ def looks_like_question(text: str) -> bool:
     sentences = [s for s in re.split(r"(?<=[.!?])\s+", text) if s.strip()]
     if len(sentences) > 2:
         return False
-    return text.rstrip().endswith("?") or bool(_QUESTION_START.match(text)) or bool(_QUESTION_PHRASE.search(text))
+    return (text.rstrip().endswith("?") or bool(_QUESTION_START.match(text)) or bool(_QUESTION_PHRASE.search(text))
+            or bool(_HAPPENED_TO_ME.search(text)))

@@ -48,6 +48,9 @@ def test_check_jsonl_in_score_format():
     ("Would you know how to spot the signs? Free training here: https://example.org #SuicidePrevention", "check"),
     ("So proud of our team today! #NHS", "check"),
     ("can I post this?", "check_prompt"),
+    ("an ex-patient added me on facebook", "ask"),
+    ("a service user's mum messaged me on instagram last night", "ask"),
+    ("My mate tagged me in the best photo from the weekend #throwback https://x.example", "check"),
     ("/report-contact", "report"),
     ("", "help"),
 ])
