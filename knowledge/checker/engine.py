@@ -32,6 +32,7 @@ class Finding:
     cites: tuple[str, ...]
     fix: str = ""       # what the mechanical fix does, if there is one
     advice: str = ""
+    edit: Fix | None = field(default=None, repr=False, compare=False)  # that fix, for the safer version
 
     def as_dict(self) -> dict:
         return {"category": self.category, "rule": self.rule, "severity": self.severity, "start": self.start,
@@ -70,6 +71,8 @@ class Checker:
         self.ruleset = ruleset
         self.disclaimer = disclaimer
         self.helpline = helpline
+        # A disclaimer cannot make postable a post that must not be posted.
+        self._dropped_by_stop = {r.id for r in ruleset.rules if r.suppressed_by == "stop"}
 
     def check(self, text: str, account: str = "unknown", revise: bool = True) -> CheckResult:
         account = account if account in ("personal", "official") else "unknown"
@@ -108,13 +111,11 @@ class Checker:
                 a, b = norm.span(start, end)
                 fix = rule.fix.for_words(self._view(rule, norm)[start:end]) if rule.fix else None
                 findings.append(Finding(rule.category, rule.id, rule.severity, a, b, norm.original[a:b],
-                                        rule.message, rule.cites, self._describe_fix(fix), rule.advice))
+                                        rule.message, rule.cites, self._describe_fix(fix), rule.advice, fix))
                 if not rule.each_match or sum(f.rule == rule.id for f in findings) >= MAX_MATCHES_PER_RULE:
                     break
         if any(f.severity == "stop" for f in findings):
-            # A disclaimer cannot make postable a post that must not be posted.
-            suppressed = {r.id for r in self.ruleset.rules if r.suppressed_by == "stop"}
-            findings = [f for f in findings if f.rule not in suppressed]
+            findings = [f for f in findings if f.rule not in self._dropped_by_stop]
         findings.sort(key=lambda f: (f.start, f.rule))
         return findings
 
@@ -174,16 +175,11 @@ class Checker:
 
     def _revise(self, text: str, findings: list[Finding], account: str) -> str | None:
         """Apply mechanical fixes; only offered when every finding has one and the result checks clean."""
-        rules = {r.id: r for r in self.ruleset.rules}
-        fixes = []
-        for f in findings:
-            fix = rules[f.rule].fix
-            fix = fix.for_words(normalise(f.quote).text) if fix else None
-            if fix is None:
-                return None
-            fixes.append((f, fix))
+        if any(f.edit is None for f in findings):
+            return None
         edits, appends = [], []
-        for f, fix in fixes:
+        for f in findings:
+            fix = f.edit
             if fix.kind == "append":
                 extra = self._append_text(fix.value)
                 if extra not in appends:
