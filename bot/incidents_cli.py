@@ -51,7 +51,8 @@ def record(store, inc: Incident) -> dict:
 
 
 def cmd_list(core, args, out: TextIO) -> int:
-    rows = core.store.list_incidents(since=parse_since(args.since), status=args.status, limit=args.limit)
+    rows = core.store.list_incidents(since=parse_since(args.since), status=args.status, limit=args.limit,
+                                     answers=False)
     if not rows:
         out.write("No incidents.\n")
         return 0
@@ -108,7 +109,7 @@ def _csv_safe(value):
 
 
 def cmd_stats(core, args, out: TextIO) -> int:
-    rows = core.store.list_incidents(since=parse_since(args.since))
+    rows = core.store.list_incidents(since=parse_since(args.since), answers=False)
     tables = {
         "By month": Counter(i.created_at[:7] for i in rows),
         "By status": Counter(i.status for i in rows),
@@ -130,7 +131,7 @@ def cmd_stats(core, args, out: TextIO) -> int:
 
 def cmd_purge(core, args, out: TextIO, stdin: TextIO) -> int:
     cutoff = dt.datetime.now(dt.timezone.utc) - parse_duration(args.older_than)
-    old = [i for i in core.store.list_incidents() if i.created_at < cutoff.isoformat()]
+    old = core.store.list_incidents(before=cutoff, answers=False)
     if not old:
         out.write(f"Nothing to delete: no incidents created before {cutoff:%Y-%m-%d}.\n")
         return 0

@@ -247,7 +247,7 @@ class SlackSurface:
             {"type": "divider"},
             {"type": "section", "text": {"type": "mrkdwn", "text": "*Your recent reports*"}},
         ]
-        mine = [i for i in self.core.store.list_incidents(user_id=user, limit=10) if i.surface == SURFACE][:5] \
+        mine = [i for i in self.core.store.list_incidents(user_id=user, limit=10, answers=False) if i.surface == SURFACE][:5] \
             if self.core.store else []
         if not mine:
             blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": "None yet."}]})

@@ -246,10 +246,12 @@ class SQLiteStore:
         incident.answers.append(answer)
 
     def list_incidents(self, since: dt.datetime | None = None, status: str | None = None,
-                       user_id: str | None = None, limit: int | None = None) -> list[Incident]:
+                       user_id: str | None = None, limit: int | None = None, before: dt.datetime | None = None,
+                       answers: bool = True) -> list[Incident]:
         rows = self._select("incidents", {"created_at >= ?": since.isoformat() if since else None,
+                                          "created_at < ?": before.isoformat() if before else None,
                                           "status = ?": status, "user_id = ?": user_id}, "id DESC", limit)
-        return [self._incident(r) for r in rows]
+        return [self._incident(r, answers=answers) for r in rows]
 
     def purge_incidents(self, refs: list[str]) -> int:
         if not refs:
