@@ -94,6 +94,7 @@ class TeamsSurface:
         self.adapter = CloudAdapter(ConfigurationBotFrameworkAuthentication(config))
         self.adapter.on_turn_error = self.on_turn_error
         self.storage = SQLiteBotStorage(core.store)
+        self._remembered: dict[str, dict] = {}  # references this process has already stored
         self.bot = PolicyTeamsBot(self)
         self.notifier = TeamsNotifier(self)
         if core.escalations and core.escalations.notifier is None:
@@ -112,7 +113,10 @@ class TeamsSurface:
         ref.activity_id = None
         if ref.conversation and ref.conversation.id:
             ref.conversation.id = ref.conversation.id.split(";messageid=")[0]
-        await self.storage.write({key: ref.serialize()})
+        data = ref.serialize()
+        if self._remembered.get(key) != data:  # it rarely changes: don't write on every message
+            await self.storage.write({key: data})
+            self._remembered[key] = data
 
     async def reference(self, key: str):
         from botbuilder.schema import ConversationReference
