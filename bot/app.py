@@ -45,7 +45,8 @@ def build_checker(config: AppConfig) -> Checker:
 
 def build_core(config: AppConfig | str | None = None, *, storage: bool = True, store: Store | None = None,
                clock=None) -> Core:
-    """The shared core. With storage, the database is opened (created 0600 if new) unless a store is given;
+    """The shared core. With storage, the database is opened (SQLite created 0600 if new, or PostgreSQL
+    when a database URL is configured) unless a store is given;
     `policybot ask` and `check` need none, so they start fast and write nothing."""
     config = config if isinstance(config, AppConfig) else load_config(config)
     kb = KnowledgeBase.load(config.packs)
@@ -54,8 +55,8 @@ def build_core(config: AppConfig | str | None = None, *, storage: bool = True, s
     if not storage and store is None:
         return Core(config=config, kb=kb, ask=ask, check=check, conversation=Conversation(config.trust, ask, check))
     if store is None:
-        from .storage import SQLiteStore
-        store = SQLiteStore(config.database)
+        from .storage import open_store
+        store = open_store(config)
     escalations = EscalationService(store)
     report = ReportContactFlow(store, Triage.load(config.trust), escalations, config.trust, clock=clock)
     return Core(config=config, kb=kb, ask=ask, check=check, store=store, escalations=escalations, report=report,

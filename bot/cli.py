@@ -1,7 +1,7 @@
 """The `policybot` command line: chat, ask, check, incidents, escalations.
 
-Start-up problems (a bad pack, a bad app.yaml) print one line naming the file and
-exit 2, rather than a traceback.
+Start-up problems (a bad pack, a bad app.yaml, a database that cannot be reached) print
+one line naming the file or what failed, and exit 2, rather than a traceback.
 """
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import json
 import sys
 from typing import TextIO
 
+from handlers.store import StoreUnavailable
 from knowledge.packs import PackError
 
 from .config import ConfigError
@@ -184,7 +185,7 @@ def main(argv: list[str] | None = None, stdin: TextIO | None = None, stdout: Tex
     args = build_parser().parse_args(argv)
     try:
         return args.func(args, stdin or sys.stdin, stdout or sys.stdout)
-    except (PackError, ConfigError) as exc:
+    except (PackError, ConfigError, StoreUnavailable) as exc:
         print(f"policybot: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -33,10 +33,11 @@ class AppConfig:
     path: Path
     trust: TrustProfile
     packs: tuple[str, ...]
-    database: Path
+    database: Path                    # the SQLite file, used when there is no database_url
     local_rules: Path | None = None
     slack: SlackSettings | None = None
     teams: bool = False  # serve POST /api/messages for Microsoft Teams (credentials from the environment)
+    database_url: str | None = None   # PostgreSQL (several replicas): POLICYBOT_DATABASE_URL or storage.url
     raw: dict = field(default_factory=dict, repr=False)
 
 
@@ -105,6 +106,8 @@ def load_config(path: str | os.PathLike | None = None) -> AppConfig:
     if not isinstance(packs, list) or not all(isinstance(p, str) for p in packs):
         raise ConfigError(f"{f}: packs must be a list of pack names, primary first")
     storage = data.get("storage") or {}
+    if not isinstance(storage, dict):
+        raise ConfigError(f"{f}: storage must be a mapping")
     db = Path(str(storage.get("database") or "data/policybot.db"))
     if os.environ.get("POLICYBOT_DATABASE"):
         db = Path(os.environ["POLICYBOT_DATABASE"])
@@ -122,8 +125,32 @@ def load_config(path: str | os.PathLike | None = None) -> AppConfig:
         if not local_rules.exists():
             raise ConfigError(f"{f}: checker.local_rules: {local_rules} does not exist")
     return AppConfig(path=path, trust=trust, packs=tuple(packs), database=db, local_rules=local_rules,
+                     database_url=_database_url(storage.get("url"), f"{f}: storage.url"),
                      slack=_slack(data.get("slack"), f"{f}: slack"),
                      teams=bool((data.get("teams") or {}).get("enabled", False)), raw=data)
+
+
+def _database_url(from_file, where: str) -> str | None:
+    """PostgreSQL's URL: POLICYBOT_DATABASE_URL (which may carry the password), else storage.url from
+    app.yaml, which must not: there the password comes from libpq's PGPASSWORD or PGPASSFILE."""
+    url = os.environ.get("POLICYBOT_DATABASE_URL", "").strip()
+    if url:
+        where = "POLICYBOT_DATABASE_URL"
+    elif from_file:
+        url = str(from_file).strip()
+        from urllib.parse import urlsplit
+        try:
+            password = urlsplit(url).password
+        except ValueError:
+            password = None
+        if password or "password=" in url.lower():
+            raise ConfigError(f"{where}: a password must not be in app.yaml; set PGPASSWORD (or PGPASSFILE) in "
+                              "the environment, or put the whole URL in POLICYBOT_DATABASE_URL")
+    else:
+        return None
+    if not url.startswith(("postgresql://", "postgres://")):
+        raise ConfigError(f"{where}: expected a postgresql:// URL (leave it unset to use SQLite)")
+    return url
 
 
 def _slack(raw, where: str) -> SlackSettings | None:

@@ -1,8 +1,8 @@
 """The storage interface the handlers use: incidents, their answers, escalations, processed events.
 
-Handlers depend only on this; bot/storage/ implements it (SQLite through sqlite-utils
-today), so another database can be added without touching the handlers. Store only
-what the incident log needs.
+Handlers depend only on this; bot/storage/ implements it (SQLite through sqlite-utils,
+or PostgreSQL through psycopg for several replicas), and one contract test suite runs
+against both. Store only what the incident log needs.
 """
 from __future__ import annotations
 
@@ -17,6 +17,11 @@ PENDING, SENT, FAILED, ACKNOWLEDGED, RESOLVED = "pending", "sent", "failed", "ac
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+
+
+class StoreUnavailable(RuntimeError):
+    """The database cannot be reached (or opened) right now; nothing was saved. The message names what
+    failed (host, authentication, database) and never holds user text, so it is safe to log and show."""
 
 
 @dataclass

@@ -1,4 +1,6 @@
-"""/report-contact end to end: the five steps, risk paths, bad answers, restarts, duplicates, the log."""
+"""/report-contact end to end: the five steps, risk paths, bad answers, restarts, duplicates, the log.
+
+Every test that uses `storage` runs on SQLite and on PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
@@ -27,13 +29,8 @@ ORDINARY = ["/report-contact", "Facebook", "friend request", "former service use
 
 
 @pytest.fixture
-def db(tmp_path):
-    return tmp_path / "data" / "incidents.db"
-
-
-@pytest.fixture
-def core(db):
-    return build_core(ROOT / "app.yaml", store=SQLiteStore(db), clock=lambda: NOW)
+def core(storage):
+    return build_core(ROOT / "app.yaml", store=storage.open(), clock=lambda: NOW)
 
 
 def chat(core, lines, user="nurse1"):
@@ -100,12 +97,12 @@ def test_risk_in_the_opening_message_is_triaged_before_any_question(core):
     (5, "!!! ???", "not just symbols"),
     (6, "maybe", "yes or no"),
 ])
-def test_bad_answers_reprompt_and_store_nothing(core, step_answers, bad, expect):
+def test_bad_answers_reprompt_and_store_nothing(core, storage, step_answers, bad, expect):
     out = chat(core, ORDINARY[:step_answers] + [bad])
     assert expect in out
     inc = core.store.list_incidents()[0]
     assert len(inc.answers) == step_answers - 1
-    assert core.store.db.execute("SELECT count(*) FROM incidents").fetchone()[0] == 1
+    assert storage.count("incidents") == 1
 
 
 def test_sql_looking_description_is_stored_as_text(core):
@@ -134,26 +131,25 @@ def test_a_button_for_another_step_changes_nothing(core):
     assert core.report.active("slack", "U1").fields["platform"] == "tiktok"
 
 
-def test_the_same_event_twice_is_handled_once(core):
+def test_the_same_event_twice_is_handled_once(core, storage):
     conv = core.conversation
     first = conv.handle(Incoming("slack", "U2", "/report-contact", event_id="Ev1"))
     dup = conv.handle(Incoming("slack", "U2", "/report-contact", event_id="Ev1"))
     conv.handle(Incoming("slack", "U2", "Facebook", event_id="Ev2"))
     conv.handle(Incoming("slack", "U2", "Facebook", event_id="Ev2"))
     assert first and dup == []
-    assert core.store.db.execute("SELECT count(*) FROM incidents").fetchone()[0] == 1
+    assert storage.count("incidents") == 1
     inc = core.report.active("slack", "U2")
     assert [a.step for a in inc.answers] == ["platform"] and inc.step == "contact_kind"
 
 
-def test_restart_mid_flow_in_a_new_process_resumes_at_the_same_step(db, tmp_path):
-    env = {**os.environ, "POLICYBOT_DATABASE": str(db), "USER": "nightnurse", "LOGNAME": "nightnurse"}
+def test_restart_mid_flow_in_a_new_process_resumes_at_the_same_step(storage):
+    env = {**os.environ, **storage.env, "USER": "nightnurse", "LOGNAME": "nightnurse"}
     cmd = [sys.executable, "-m", "bot.cli", "chat"]
     subprocess.run(cmd, input="\n".join(ORDINARY[:4]) + "\n", env=env, cwd=ROOT, capture_output=True, text=True, check=True)
     second = subprocess.run(cmd, input="hello\n", env=env, cwd=ROOT, capture_output=True, text=True, check=True)
     assert "When did it happen?" in second.stdout and "INC-2026-0001" in second.stdout
-    store = SQLiteStore(db)
-    inc = store.get_incident("INC-2026-0001")
+    inc = storage.open().get_incident("INC-2026-0001")
     assert inc.step == "occurred_at" and inc.status == "in_progress" and len(inc.answers) == 3
 
 
@@ -216,19 +212,25 @@ def test_failed_delivery_is_recorded_and_retried_not_lost(core):
 
 # --- the CLI for the comms team ---------------------------------------------------------
 
-def cli(args, db, stdin=""):
+def cli(args, storage, stdin=""):
+    """The real CLI on the test's database, as the comms team would run it."""
     out = io.StringIO()
-    os.environ["POLICYBOT_DATABASE"] = str(db)
+    saved = {k: os.environ.get(k) for k in storage.env}
+    os.environ.update(storage.env)
     try:
         code = main(args, stdin=io.StringIO(stdin), stdout=out)
     finally:
-        os.environ.pop("POLICYBOT_DATABASE")
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k)
+            else:
+                os.environ[k] = v
     return code, out.getvalue()
 
 
-def test_export_json_shows_every_field(core, db):
+def test_export_json_shows_every_field(core, storage):
     chat(core, ORDINARY[:5] + ["Says he knows where I live"] + ORDINARY[6:])
-    code, out = cli(["incidents", "export", "--json"], db)
+    code, out = cli(["incidents", "export", "--json"], storage)
     [row] = json.loads(out)
     for key in ("ref", "status", "surface", "user_id", "created_at", "updated_at", "completed_at", "platform",
                 "contact_kind", "from_whom", "occurred_at", "description", "screenshot", "line_manager",
@@ -236,33 +238,33 @@ def test_export_json_shows_every_field(core, db):
         assert row[key] not in (None, [], ""), key
     assert {e["kind"] for e in row["escalations"]} == {"safeguarding", "line_manager"}
     assert all("answered_at" in a for a in row["answers"])
-    code, out = cli(["incidents", "export", "--csv"], db)
+    code, out = cli(["incidents", "export", "--csv"], storage)
     assert out.splitlines()[0].startswith("ref,status") and "INC-2026-0001" in out
 
 
-def test_stats_and_show(core, db):
+def test_stats_and_show(core, storage):
     chat(core, ORDINARY)
-    code, out = cli(["incidents", "stats", "--json"], db)
+    code, out = cli(["incidents", "stats", "--json"], storage)
     stats = json.loads(out)
     assert stats["By platform"] == {"facebook": 1} and stats["By status"] == {"completed": 1}
-    code, out = cli(["incidents", "show", "inc-2026-0001"], db)
+    code, out = cli(["incidents", "show", "inc-2026-0001"], storage)
     assert code == 0 and "Priya Shah" in out and "Answers:" in out
 
 
-def test_purge_deletes_only_what_it_says(core, db):
+def test_purge_deletes_only_what_it_says(core, storage):
     chat(core, ORDINARY)
     chat(core, ORDINARY, user="nurse2")
     old = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=400)).isoformat()
-    core.store.db.execute("UPDATE incidents SET created_at = ? WHERE ref = 'INC-2026-0001'", [old])
-    code, out = cli(["incidents", "purge", "--older-than", "1y"], db, stdin="no\n")
+    storage.sql("UPDATE incidents SET created_at = ? WHERE ref = 'INC-2026-0001'", [old])
+    code, out = cli(["incidents", "purge", "--older-than", "1y"], storage, stdin="no\n")
     assert code == 1 and "INC-2026-0001" in out and "Nothing deleted" in out
     assert core.store.get_incident("INC-2026-0001")
-    code, out = cli(["incidents", "purge", "--older-than", "1y", "--yes"], db)
+    code, out = cli(["incidents", "purge", "--older-than", "1y", "--yes"], storage)
     assert code == 0 and "Deleted 1 incident" in out and "INC-2026-0002" not in out
     assert core.store.get_incident("INC-2026-0001") is None and core.store.get_incident("INC-2026-0002")
     assert core.store.escalations(incident_ref="INC-2026-0001") == []
 
 
-def test_bad_duration_is_a_clear_error(db, capsys):
-    code, _ = cli(["incidents", "purge", "--older-than", "forever"], db)
+def test_bad_duration_is_a_clear_error(storage, capsys):
+    code, _ = cli(["incidents", "purge", "--older-than", "forever"], storage)
     assert code == 2 and "--older-than" in capsys.readouterr().err

@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import time
 import urllib.parse
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -26,14 +27,15 @@ SETTINGS = SlackSettings(mode="http", comms_channel="CCOMMS", safeguarding_chann
 
 
 class Rig:
-    """Our server on a free port, talking to a fake Slack."""
+    """Our server on a free port, talking to a fake Slack. `where` is a test's `storage` (either backend)
+    or a folder for an SQLite file."""
 
-    def __init__(self, tmp_path):
-        self.tmp_path = tmp_path
+    def __init__(self, where):
+        self.open_store = where.open if not isinstance(where, Path) else (lambda: SQLiteStore(where / "slack.db"))
 
     async def __aenter__(self):
         self.fake = await FakeSlack().start()
-        self.core = build_core(ROOT / "app.yaml", store=SQLiteStore(self.tmp_path / "slack.db"), clock=lambda: NOW)
+        self.core = build_core(ROOT / "app.yaml", store=self.open_store(), clock=lambda: NOW)
         self.slack = SlackSurface(self.core, SETTINGS, token="xoxb-test", signing_secret=SIGNING_SECRET,
                                   base_url=self.fake.url + "/api/")
         self.runner = web.AppRunner(build_web_app(self.core, self.slack))
@@ -101,8 +103,8 @@ async def test_dm_draft_check_in_thread_with_findings_and_buttons(tmp_path):
             assert live not in text
 
 
-async def test_dm_question_gets_cited_answer_and_feedback(tmp_path):
-    async with Rig(tmp_path) as rig:
+async def test_dm_question_gets_cited_answer_and_feedback(storage):
+    async with Rig(storage) as rig:
         await rig.event(dm("an ex-patient added me on Facebook, what do I do?", ts="5.5"), "Ev2")
         msg = await rig.fake.wait_for("chat.postMessage", lambda p: p.get("thread_ts") == "5.5")
         text = rig.text_of(msg)
@@ -143,8 +145,8 @@ async def test_message_shortcut_checks_privately(tmp_path):
         assert private["channel"] == "C9" and "Political impartiality" in rig.text_of(private)
 
 
-async def test_report_contact_modal_flow_with_validation_error_and_risk(tmp_path):
-    async with Rig(tmp_path) as rig:
+async def test_report_contact_modal_flow_with_validation_error_and_risk(storage):
+    async with Rig(storage) as rig:
         status, _ = await rig.command()
         assert status == 200
         opened = (await rig.fake.wait_for("views.open"))["view"]
@@ -182,8 +184,8 @@ async def test_report_contact_modal_flow_with_validation_error_and_risk(tmp_path
         assert inc.status == "completed" and inc.fields["line_manager"] == "UMGR" and inc.risk_flags == ["suicide"]
 
 
-async def test_escalation_acknowledge_and_resolve_update_message_store_and_requester(tmp_path):
-    async with Rig(tmp_path) as rig:
+async def test_escalation_acknowledge_and_resolve_update_message_store_and_requester(storage):
+    async with Rig(storage) as rig:
         await rig.command("a journalist from the paper messaged me about the ward")
         posted = await rig.fake.wait_for("chat.postMessage", lambda p: p["channel"] == "CCOMMS")
         esc = rig.core.store.escalations()[0]
@@ -200,8 +202,8 @@ async def test_escalation_acknowledge_and_resolve_update_message_store_and_reque
         assert rig.core.store.get_escalation(esc.id).status == "resolved"
 
 
-async def test_ask_comms_to_review_sends_the_draft_after_confirmation(tmp_path):
-    async with Rig(tmp_path) as rig:
+async def test_ask_comms_to_review_sends_the_draft_after_confirmation(storage):
+    async with Rig(storage) as rig:
         await rig.interact({"type": "block_actions", "user": {"id": "U1"}, "channel": {"id": "D1"},
                             "message": {"ts": "3.3"},
                             "actions": [{"action_id": "ask_comms:0", "value": "draft|My patient on Ward 9 said hi",
@@ -227,8 +229,8 @@ async def test_forged_signature_and_stale_timestamp_are_refused_without_api_call
         assert rig.fake.calls == []
 
 
-async def test_retried_event_is_handled_once(tmp_path):
-    async with Rig(tmp_path) as rig:
+async def test_retried_event_is_handled_once(storage):
+    async with Rig(storage) as rig:
         await rig.event(dm("disclaimer wording?", ts="9.9"), "EvSame")
         await rig.fake.wait_for("chat.postMessage", lambda p: p.get("thread_ts") == "9.9")
         status, _ = await rig.event(dm("disclaimer wording?", ts="9.9"), "EvSame",
@@ -252,8 +254,8 @@ async def test_rate_limited_call_is_retried(tmp_path):
         assert rig.fake.fail_next["chat.postMessage"] == []
 
 
-async def test_app_home_shows_actions_and_recent_reports(tmp_path):
-    async with Rig(tmp_path) as rig:
+async def test_app_home_shows_actions_and_recent_reports(storage):
+    async with Rig(storage) as rig:
         rig.core.report.start("slack", "U1")
         await rig.event({"type": "app_home_opened", "user": "U1", "channel": "D1", "tab": "home"}, "EvHome")
         home = (await rig.fake.wait_for("views.publish"))["view"]
@@ -299,8 +301,8 @@ async def test_socket_mode_against_a_fake_websocket(tmp_path):
         await fake.stop()
 
 
-async def test_back_inside_the_modal_returns_to_the_previous_question(tmp_path):
-    async with Rig(tmp_path) as rig:
+async def test_back_inside_the_modal_returns_to_the_previous_question(storage):
+    async with Rig(storage) as rig:
         await rig.command()
         opened = (await rig.fake.wait_for("views.open"))["view"]
         _, body = await rig.submit(opened, {"type": "radio_buttons", "selected_option": {"value": "x"}})

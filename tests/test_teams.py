@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -23,8 +24,12 @@ NOW = dt.datetime(2026, 11, 21, 14, 30, tzinfo=ZoneInfo("Europe/London"))
 
 
 class Rig:
-    def __init__(self, db, app_id: str = "", password: str = ""):
-        self.db, self.app_id, self.password = db, app_id, password
+    """Our server with botbuilder, a fake connector. `where` is a test's `storage` (either backend) or an
+    SQLite file; restart() opens the same database again."""
+
+    def __init__(self, where, app_id: str = "", password: str = ""):
+        self.open_store = where.open if not isinstance(where, Path) else (lambda: SQLiteStore(where))
+        self.app_id, self.password = app_id, password
 
     async def __aenter__(self):
         self.fake = await FakeConnector().start()
@@ -36,7 +41,7 @@ class Rig:
         """New core, new bot objects, same database: what a process restart leaves behind."""
         if getattr(self, "runner", None):
             await self.runner.cleanup()
-        self.core = build_core(ROOT / "app.yaml", store=SQLiteStore(self.db), clock=lambda: NOW)
+        self.core = build_core(ROOT / "app.yaml", store=self.open_store(), clock=lambda: NOW)
         self.teams = TeamsSurface(self.core, app_id=self.app_id, app_password=self.password)
         self.runner = web.AppRunner(build_web_app(self.core, teams=self.teams))
         await self.runner.setup()
@@ -93,8 +98,8 @@ async def test_channel_answers_only_when_mentioned_and_checks_privately(tmp_path
         assert not any("Ward 4" in c for c in rig.cards(chan))
 
 
-async def test_card_flow_with_validation_error_risk_and_restart(tmp_path):
-    async with Rig(tmp_path / "t.db") as rig:
+async def test_card_flow_with_validation_error_risk_and_restart(storage):
+    async with Rig(storage) as rig:
         await rig.send("report contact")
         first = rig.fake.outgoing()[-1]
         card_id = "r-card"
@@ -121,8 +126,8 @@ async def test_card_flow_with_validation_error_risk_and_restart(tmp_path):
         assert inc.risk_flags == ["suicide"] and len([a for a in inc.answers if a.step == "occurred_at"]) == 1
 
 
-async def test_comms_channel_registration_and_proactive_escalation_with_acknowledge(tmp_path):
-    async with Rig(tmp_path / "t.db") as rig:
+async def test_comms_channel_registration_and_proactive_escalation_with_acknowledge(storage):
+    async with Rig(storage) as rig:
         chan = "19:comms@thread.tacv2"
         await rig.send("register comms channel", conv=chan + ";messageid=171", kind="channel", mention=True,
                        user="29:alex", name="Alex")
@@ -142,8 +147,8 @@ async def test_comms_channel_registration_and_proactive_escalation_with_acknowle
         assert rig.core.store.get_escalation(esc.id).acknowledged_by == "Alex"
 
 
-async def test_ask_comms_asks_to_confirm_before_sending_the_draft(tmp_path):
-    async with Rig(tmp_path / "t.db") as rig:
+async def test_ask_comms_asks_to_confirm_before_sending_the_draft(storage):
+    async with Rig(storage) as rig:
         data = {"action": "ask_comms", "value": "draft|My patient on Ward 9", "confirm": "Send this draft?"}
         await rig.send(value=data)
         assert "[Yes, send it]" in rig.cards()[-1]
@@ -168,15 +173,19 @@ def test_refuses_to_run_unauthenticated_off_loopback(tmp_path):
     assert teams_surface_from_env(core, {}, "127.0.0.1").app_id == ""
 
 
-async def test_bot_storage_round_trips_plain_data_and_checks_etags(tmp_path):
+async def test_bot_storage_round_trips_plain_data_and_checks_etags(storage):
     from bot.teams.storage import SQLiteBotStorage
-    storage = SQLiteBotStorage(SQLiteStore(tmp_path / "s.db"))
+    replica = SQLiteBotStorage(storage.open())
+    storage = SQLiteBotStorage(storage.open())
     await storage.write({"k": {"a": 1}})
     got = (await storage.read(["k"]))["k"]
     assert got["a"] == 1 and got["e_tag"] == "1"
     await storage.write({"k": {"a": 2, "e_tag": got["e_tag"]}})
     with pytest.raises(KeyError):
         await storage.write({"k": {"a": 3, "e_tag": got["e_tag"]}})  # stale etag
+    with pytest.raises(KeyError):  # another replica's stale write is refused too
+        await replica.write({"k": {"a": 4, "e_tag": got["e_tag"]}})
+    assert (await replica.read(["k"]))["k"] == {"a": 2, "e_tag": "2"}
     with pytest.raises(TypeError):
         await storage.write({"k": {"a": object()}})
     await storage.delete(["k"])
