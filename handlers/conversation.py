@@ -4,10 +4,13 @@ Console, Slack and Teams only translate their events into `Incoming` (or a butto
 into `handle_action`) and render the `Reply` objects that come back, so a conversation
 behaves the same everywhere. Each message is handled in one store transaction that
 also records its event id, so a duplicate delivery changes nothing and a crash loses
-nothing half-done.
+nothing half-done. When the database cannot be reached, the user is asked to try again
+(nothing was done or saved) and the log says so, without their text.
 """
 from __future__ import annotations
 
+import datetime as dt
+import logging
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -16,10 +19,20 @@ from .check import CheckHandler
 from .intents import REPORT, classify
 from .replies import Reply, Text
 from .report_contact import ReportContactFlow
-from .store import Store
+from .store import Store, StoreUnavailable, utcnow
 from .trust import TrustProfile
 
+log = logging.getLogger("policybot.conversation")
+AWAIT_DRAFT_FOR = dt.timedelta(minutes=30)  # "paste your draft" is forgotten after this
 HELP_WORDS = {"help", "?", "hi", "hello", "hey", "start", "menu", "what can you do"}
+
+
+def try_again(exc: StoreUnavailable | None = None) -> Reply:
+    """The answer when the incident log is out of reach: say so plainly; nothing was saved."""
+    if exc is not None:
+        log.warning("store unavailable, asked the user to try again: %s", exc)  # names the database, no user text
+    return Reply("try_again", [Text("Sorry, I can't reach the incident log just now, so I haven't done or saved "
+                                    "anything. Please try again in a minute.")], private=True)
 
 
 @dataclass(frozen=True)
@@ -40,7 +53,7 @@ class Conversation:
         self.check = check
         self.report = report
         self.store = store
-        self._awaiting_draft: dict[tuple[str, str], str] = {}  # (surface, user) -> account
+        self._awaiting_draft: dict[tuple[str, str], str] = {}  # (surface, user) -> account, when there is no store
 
     @contextmanager
     def _once(self, surface: str, event_id: str | None):
@@ -52,14 +65,23 @@ class Conversation:
             yield self.store.claim_event(f"{surface}:{event_id}")
 
     def handle(self, msg: Incoming) -> list[Reply]:
-        with self._once(msg.surface, msg.event_id) as first_time:
-            if not first_time:
-                return []
-            return self._route(msg)
+        try:
+            with self._once(msg.surface, msg.event_id) as first_time:
+                if not first_time:
+                    return []
+                return self._route(msg)
+        except StoreUnavailable as exc:
+            return [try_again(exc)]
 
     def handle_action(self, surface: str, user: str, action: str, value: str = "",
                       event_id: str | None = None) -> list[Reply]:
         """A button press. Report-flow buttons carry 'step:answer' so a stale button can't answer the wrong step."""
+        try:
+            return self._action(surface, user, action, value, event_id)
+        except StoreUnavailable as exc:
+            return [try_again(exc)]
+
+    def _action(self, surface: str, user: str, action: str, value: str, event_id: str | None) -> list[Reply]:
         with self._once(surface, event_id) as first_time:
             if not first_time:
                 return []
@@ -91,7 +113,10 @@ class Conversation:
 
     def feedback_reason(self, feedback_id: int, reason: str) -> Reply:
         if self.store and feedback_id:
-            self.store.set_feedback_reason(feedback_id, " ".join(reason.split()))
+            try:
+                self.store.set_feedback_reason(feedback_id, " ".join(reason.split()))
+            except StoreUnavailable as exc:
+                return try_again(exc)
         return Reply("feedback_thanks", [Text("Thanks, that helps us improve the answers.")], private=True)
 
     def _ask_comms(self, surface: str, user: str, value: str) -> Reply:
@@ -105,6 +130,32 @@ class Conversation:
         return Reply("ask_comms_sent", [Text("Sent to the comms team. They'll get back to you, and I'll tell you "
                                              "when they pick it up.")], private=True)
 
+    # "can I post this?" then the draft in the next message: kept in the store, not in this process,
+    # because with several replicas the next message may reach another one. Only the account kind is kept.
+
+    @staticmethod
+    def _state_key(key: tuple[str, str]) -> str:
+        return f"awaiting_draft:{key[0]}:{key[1]}"
+
+    def _await_draft(self, key: tuple[str, str], account: str) -> None:
+        if self.store is None:
+            self._awaiting_draft[key] = account
+            return
+        self.store.write_state(self._state_key(key), {"account": account, "since": utcnow().isoformat()})
+
+    def _take_awaiting(self, key: tuple[str, str]) -> str | None:
+        """The account kind if this user was asked to paste a draft (recently), forgetting it."""
+        if self.store is None:
+            return self._awaiting_draft.pop(key, None)
+        found = self.store.read_state([self._state_key(key)]).get(self._state_key(key))
+        if not found:
+            return None
+        self.store.delete_state([self._state_key(key)])
+        value = found[0]
+        if utcnow() - dt.datetime.fromisoformat(value.get("since", "1970-01-01T00:00:00+00:00")) > AWAIT_DRAFT_FOR:
+            return None
+        return str(value.get("account") or "unknown")
+
     def _route(self, msg: Incoming) -> list[Reply]:
         text = (msg.text or "").strip()
         key = (msg.surface, msg.user)
@@ -114,15 +165,16 @@ class Conversation:
                 return self.report.start(msg.surface, msg.user)
             return self.report.answer(incident, text)
         if not text or text.lower().strip(" !.") in HELP_WORDS:
-            self._awaiting_draft.pop(key, None)
+            self._take_awaiting(key)
             return [help_reply(self.trust)]
-        if key in self._awaiting_draft:
-            return [self.check.reply(text, self._awaiting_draft.pop(key))]
+        account = self._take_awaiting(key)
+        if account is not None:
+            return [self.check.reply(text, account)]
         intent = classify(text)
         if intent.kind == "report" and self.report:
             return self.report.start(msg.surface, msg.user, REPORT.sub("", text, count=1))
         if intent.kind == "check_prompt":
-            self._awaiting_draft[key] = intent.account
+            self._await_draft(key, intent.account)
             return [Reply("check_prompt", [Text("Paste the text of your draft and I'll check it against the policy.")],
                           private=True)]
         if intent.kind == "check":
