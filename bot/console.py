@@ -8,7 +8,7 @@ from typing import TextIO
 
 from handlers.conversation import Incoming
 from handlers.replies import render_text
-from handlers.store import Escalation
+from handlers.store import Escalation, StoreUnavailable
 
 from .app import Core
 
@@ -62,7 +62,10 @@ def run_console(core: Core, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdo
         for reply in core.conversation.handle(Incoming("console", user, text)):
             stdout.write("bot> " + render_text(reply).replace("\n", "\n     ") + "\n")
         if core.escalations:
-            asyncio.run(core.escalations.deliver_pending())
+            try:
+                asyncio.run(core.escalations.deliver_pending())
+            except StoreUnavailable:  # they stay pending; the next pass sends them
+                pass
         stdout.flush()
     stdout.write("Bye. Stay safe online.\n")
     return 0

@@ -4,15 +4,20 @@ Routes: GET /healthz, POST /api/messages for Teams, and POST /slack/events when 
 runs in HTTP mode. In Socket
 Mode the app connects out to Slack instead (for trusts with no public URL) and a
 watchdog reconnects it if the connection drops. A background loop retries any
-escalation not yet delivered. Logs carry no message text.
+escalation not yet delivered. Logs carry no message text. SIGTERM stops it gracefully
+(requests in flight finish). With `reuse_port`, several processes share the port
+(`policybot serve --workers N`, see bot/workers.py).
 """
 from __future__ import annotations
 
 import asyncio
 import logging
 import os
+import signal
 
 from aiohttp import web
+
+from handlers.store import StoreUnavailable
 
 log = logging.getLogger("policybot.server")
 RETRY_EVERY = 30.0      # seconds between passes over undelivered escalations
@@ -23,7 +28,11 @@ def build_web_app(core, slack=None, teams=None) -> web.Application:
     app = web.Application(client_max_size=1024 * 1024)
 
     async def healthz(request: web.Request) -> web.Response:
-        return web.json_response({"ok": True, "slack": slack is not None, "teams": teams is not None})
+        """Liveness (always 200 while the process serves) and whether the database answers right now."""
+        ping = getattr(core.store, "ping", None)
+        database = "none" if core.store is None else ("ok" if ping is None or ping() else "unavailable")
+        return web.json_response({"ok": True, "slack": slack is not None, "teams": teams is not None,
+                                  "database": database})
 
     app.router.add_get("/healthz", healthz)
     if teams is not None:
@@ -62,6 +71,8 @@ async def _retry_loop(core) -> None:
         await asyncio.sleep(RETRY_EVERY)
         try:
             await core.escalations.deliver_pending()
+        except StoreUnavailable as exc:  # the database is away: they stay pending until it is back
+            log.warning("escalation delivery pass skipped: %s", exc)
         except Exception:  # keep retrying; each failure is also recorded on the escalation
             log.exception("escalation delivery pass failed")
 
@@ -86,8 +97,9 @@ async def start_socket_mode(slack, app_token: str, watchdog_every: float = WATCH
     return handler, watchdog
 
 
-async def serve(core, host: str, port: int, env=os.environ) -> None:
-    """Run until stopped. The Slack surface is built here, inside the event loop its HTTP session needs."""
+async def serve(core, host: str, port: int, env=os.environ, reuse_port: bool = False) -> None:
+    """Run until stopped (SIGTERM or SIGINT). The Slack surface is built here, inside the event loop its
+    HTTP session needs."""
     slack = teams = None
     if core.config.teams:
         from .teams.bot import teams_surface_from_env
@@ -97,14 +109,19 @@ async def serve(core, host: str, port: int, env=os.environ) -> None:
         slack = slack_surface_from_env(core, core.config.slack, env)
     runner = web.AppRunner(build_web_app(core, slack, teams))
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
+    site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None)
     await site.start()
-    log.info("listening on http://%s:%s", host, port)
+    log.info("listening on http://%s:%s (pid %s)", host, port, os.getpid())
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
     socket = None
     if slack and slack.settings.mode == "socket":
         socket = await start_socket_mode(slack, env["SLACK_APP_TOKEN"])
     try:
-        await asyncio.Event().wait()
+        await stop.wait()
+        log.info("stopping")
     finally:
         if socket:
             socket[1].cancel()

@@ -11,7 +11,9 @@ Listeners (registered in `register`, top to bottom):
 
 Everything is acknowledged first (views opened straight after, within Slack's 3 s),
 then the work is done. Retried events are handled once (their event_id is claimed in
-the store). User text is escaped by blocks.py before it goes back to Slack.
+the store). User text is escaped by blocks.py before it goes back to Slack. When the
+database is out of reach, each kind of request gets "try again" in the place Slack
+allows: the thread, the modal's field, a modal, or a DM.
 """
 from __future__ import annotations
 
@@ -26,9 +28,10 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
-from handlers.conversation import Incoming
+from handlers.conversation import Incoming, try_again
 from handlers.intents import REPORT, classify
 from handlers.replies import Reply, Text
+from handlers.store import StoreUnavailable
 
 from . import modal
 from .blocks import action_name, escape, fallback, to_blocks, unescape
@@ -112,7 +115,10 @@ class SlackSurface:
     async def on_report_command(self, ack, command: dict) -> None:
         await ack()
         text = unescape(command.get("text", ""))
-        replies = self.core.report.start(SURFACE, command["user_id"], text)
+        try:
+            replies = self.core.report.start(SURFACE, command["user_id"], text)
+        except StoreUnavailable as exc:
+            replies = [try_again(exc)]
         await self.client.views_open(trigger_id=command["trigger_id"], view=modal.view(replies[0]))
         await self.alert_by_dm(command["user_id"], replies[0])
         self.deliver_escalations()
@@ -132,18 +138,27 @@ class SlackSurface:
         value = action.get("value", "")
         if name in ("esc_ack", "esc_resolve"):
             move = self.core.escalations.acknowledge if name == "esc_ack" else self.core.escalations.resolve
-            await move(int(value), by=f"<@{user}>")
+            try:
+                await move(int(value), by=f"<@{user}>")
+            except StoreUnavailable as exc:
+                await self.ephemeral((body.get("channel") or {}).get("id") or user, user, try_again(exc))
             return
         if name == "home_check":
             await self.client.views_open(trigger_id=body["trigger_id"], view=check_draft_view())
             return
         if name == "home_report":
-            replies = self.core.report.start(SURFACE, user)
+            try:
+                replies = self.core.report.start(SURFACE, user)
+            except StoreUnavailable as exc:
+                replies = [try_again(exc)]
             await self.client.views_open(trigger_id=body["trigger_id"], view=modal.view(replies[0]))
             return
         if body.get("view") and name in ("report_back", "report_cancel"):
             # Back / Cancel inside the modal: the same view shows the step we land on.
             replies = self.core.conversation.handle_action(SURFACE, user, name, value)
+            if replies[0].kind == "try_again":  # keep the step on screen; say why nothing happened
+                await self.post(user, replies[0])
+                return
             await self.client.views_update(view_id=body["view"]["id"], view=modal.view(replies[0]))
             return
         replies = self.core.conversation.handle_action(SURFACE, user, name, value)
@@ -162,12 +177,19 @@ class SlackSurface:
     async def on_report_submit(self, ack, body: dict, view: dict) -> None:
         user = body["user"]["id"]
         meta = json.loads(view.get("private_metadata") or "{}")
-        incident = self.core.report.active(SURFACE, user)
-        if incident is None or incident.ref != meta.get("ref"):
-            await ack(response_action="update", view=modal.view(Reply("report_none", [Text(
-                "That report is no longer in progress. Use /report-contact to start again.")], {"ref": meta.get("ref")})))
+        try:
+            incident = self.core.report.active(SURFACE, user)
+            if incident is None or incident.ref != meta.get("ref"):
+                await ack(response_action="update", view=modal.view(Reply("report_none", [Text(
+                    "That report is no longer in progress. Use /report-contact to start again.")], {"ref": meta.get("ref")})))
+                return
+            reply = self.core.report.answer(incident, modal.submitted_value(view.get("state", {})), step=meta.get("step"))[0]
+        except StoreUnavailable as exc:
+            log.warning("store unavailable, asked the user to try again: %s", exc)
+            # The answer stays in the field, so pressing Next again is all it takes.
+            await ack(response_action="errors", errors={"answer": "I couldn't save this just now. Nothing is lost: "
+                                                                  "press Next again in a minute."})
             return
-        reply = self.core.report.answer(incident, modal.submitted_value(view.get("state", {})), step=meta.get("step"))[0]
         if reply.data.get("error") and not reply.data.get("alert"):
             await ack(response_action="errors", errors={"answer": reply.data["error"][:150]})
             return
@@ -216,9 +238,15 @@ class SlackSurface:
         """Send pending escalations in the background (they are stored already, so none is lost)."""
         if not self.core.escalations:
             return
-        task = asyncio.get_running_loop().create_task(self.core.escalations.deliver_new())
+        task = asyncio.get_running_loop().create_task(self._deliver())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def _deliver(self) -> None:
+        try:
+            await self.core.escalations.deliver_new()
+        except StoreUnavailable as exc:  # still stored as pending: the retry loop sends it later
+            log.warning("escalation delivery postponed: %s", exc)
 
     async def drain(self) -> None:
         """Wait for background deliveries (tests, shutdown)."""
@@ -247,10 +275,15 @@ class SlackSurface:
             {"type": "divider"},
             {"type": "section", "text": {"type": "mrkdwn", "text": "*Your recent reports*"}},
         ]
-        mine = [i for i in self.core.store.list_incidents(user_id=user, limit=10, answers=False) if i.surface == SURFACE][:5] \
-            if self.core.store else []
+        try:
+            mine = [i for i in self.core.store.list_incidents(user_id=user, limit=10, answers=False)
+                    if i.surface == SURFACE][:5] if self.core.store else []
+            missing = "None yet."
+        except StoreUnavailable as exc:
+            log.warning("App Home without recent reports: %s", exc)
+            mine, missing = [], "Your reports can't be shown just now. Please try again in a minute."
         if not mine:
-            blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": "None yet."}]})
+            blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": missing}]})
         for inc in mine:
             flags = f" · risk: {', '.join(inc.risk_flags)}" if inc.risk_flags else ""
             blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": escape(

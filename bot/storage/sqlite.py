@@ -178,6 +178,13 @@ class SQLiteStore:
     def close(self) -> None:
         self.db.conn.close()
 
+    def ping(self) -> bool:
+        """True when the database answers (for /healthz)."""
+        try:
+            return self.db.execute("SELECT 1").fetchone()[0] == 1
+        except sqlite3.Error:
+            return False
+
     # -- events ------------------------------------------------------------
 
     def claim_event(self, event_id: str) -> bool:

@@ -19,10 +19,10 @@ from botbuilder.core import ActivityHandler, MessageFactory, TurnContext
 from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
 from botbuilder.schema import Activity, ActivityTypes, Attachment, ChannelAccount, ConversationParameters
 
-from handlers.conversation import Incoming
+from handlers.conversation import Incoming, try_again
 from handlers.intents import REPORT
 from handlers.replies import Reply, Text
-from handlers.store import Escalation
+from handlers.store import Escalation, StoreUnavailable
 
 from .cards import card, confirm_card, escalation_card, to_card
 from .storage import SQLiteBotStorage
@@ -101,6 +101,9 @@ class TeamsSurface:
             core.escalations.notifier = self.notifier
 
     async def on_turn_error(self, context: TurnContext, error: Exception) -> None:
+        if isinstance(error, StoreUnavailable):  # e.g. reading a conversation reference; the message names no user text
+            await context.send_activity(MessageFactory.attachment(_attach(to_card(try_again(error)))))
+            return
         log.error("turn failed: %s", type(error).__name__)  # never the message text
         await context.send_activity("Sorry, something went wrong on my side. Please try again.")
 
@@ -142,7 +145,10 @@ class TeamsSurface:
         else:
             await self.on_text(ctx, user, in_channel)
         if self.core.escalations:
-            await self.core.escalations.deliver_new()
+            try:
+                await self.core.escalations.deliver_new()
+            except StoreUnavailable as exc:  # still stored as pending: the retry loop sends it later
+                log.warning("escalation delivery postponed: %s", exc)
 
     async def on_text(self, ctx: TurnContext, user: str, in_channel: bool) -> None:
         act = ctx.activity
