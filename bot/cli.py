@@ -118,11 +118,21 @@ def cmd_serve(args, stdin: TextIO, stdout: TextIO) -> int:
     import logging
     from .server import serve
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    core = _core(args, storage=True)
+    if args.worker:
+        from .workers import die_with_parent
+        die_with_parent()
+    if args.workers < 1:
+        print("policybot: --workers must be at least 1", file=sys.stderr)
+        return 2
+    core = _core(args, storage=True)  # the configuration and the database are checked before any worker starts
     if not (core.config.slack or core.config.teams):
         print("policybot: no chat platform is configured: add a 'slack' or 'teams' section to app.yaml", file=sys.stderr)
         return 2
-    asyncio.run(serve(core, args.host, args.port))
+    if args.workers > 1:
+        from .workers import supervise, worker_command
+        core.store.close()
+        return supervise(args.workers, worker_command(args.config, args.host, args.port))
+    asyncio.run(serve(core, args.host, args.port, reuse_port=args.worker))
     return 0
 
 
@@ -166,6 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
     v = sub.add_parser("serve", help="run the Slack and Teams apps (HTTP on --host/--port; Slack Socket Mode per app.yaml)")
     v.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     v.add_argument("--port", type=int, default=3000, help="port to listen on (default 3000)")
+    v.add_argument("--workers", type=int, default=1,
+                   help="server processes sharing the port (default 1); all state is in the database")
+    v.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # one of --workers N
     v.set_defaults(func=cmd_serve)
 
     t = sub.add_parser("teams-package", help="build the Teams app zip for sideloading")
