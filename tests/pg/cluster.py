@@ -60,6 +60,8 @@ class Cluster:
                       "--no-sync", "--no-instructions")
         except subprocess.CalledProcessError as exc:
             raise ClusterUnavailable(f"initdb failed: {(exc.stderr or exc.stdout).strip().splitlines()[-1:]}") from None
+        # The superuser needs no password on this private socket; every other role does (to test bad passwords).
+        (self.data / "pg_hba.conf").write_text("local all policybot trust\nlocal all all scram-sha-256\n")
         return self
 
     def start(self) -> "Cluster":
