@@ -8,7 +8,10 @@
 - Correct under concurrent replicas: an event id is claimed with ON CONFLICT DO NOTHING in
   the transaction that does the work (a second replica waits for the first to commit, then
   sees the claim); reference numbers come from a row-locked counter, so they stay unique and
-  gapless per year; bot state is written in one conditional upsert, so e-tags hold.
+  gapless per year; bot state is written in one conditional upsert, so e-tags hold; the
+  escalation outbox (contract in handlers/store.py) is claimed with FOR UPDATE SKIP LOCKED
+  in a committed transaction of its own, so replicas draining it at once never take the
+  same row, and a lease that expires lets another replica take over from one that died.
 - The database going away is StoreUnavailable (one line naming what failed, no user text);
   the pool checks a connection before handing it out and reconnects by itself. While the
   database is down, calls fail fast instead of blocking the event loop for a full timeout.
@@ -18,18 +21,22 @@
 from __future__ import annotations
 
 import contextvars
+import dataclasses
 import datetime as dt
 import json
 import logging
 import time
+import uuid
 from contextlib import contextmanager
+from typing import Sequence
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from handlers.store import IN_PROGRESS, PENDING, Answer, Escalation, Incident, StoreUnavailable, utcnow
+from handlers.store import (ACKNOWLEDGED, CLAIMABLE, FAILED, IN_PROGRESS, PENDING, RESOLVED, SENDING, SENT, UNDELIVERABLE,
+                            Answer, Escalation, Incident, StoreUnavailable, utcnow)
 
 log = logging.getLogger("policybot.storage")
 EVENT_RETENTION = dt.timedelta(days=14)
@@ -116,11 +123,32 @@ MIGRATIONS: list[str] = [
         updated_at TEXT NOT NULL
     );
     """,
+    # 5: escalations as an outbox: one destination per row, claims with a lease, a uid each post
+    # carries, an idempotency key, and who acted by platform id (the name is only for display)
+    """
+    ALTER TABLE escalations ADD COLUMN destination TEXT NOT NULL DEFAULT '';
+    ALTER TABLE escalations ADD COLUMN group_id BIGINT;
+    ALTER TABLE escalations ADD COLUMN uid TEXT NOT NULL DEFAULT '';
+    ALTER TABLE escalations ADD COLUMN dedupe_key TEXT;
+    ALTER TABLE escalations ADD COLUMN claimed_by TEXT NOT NULL DEFAULT '';
+    ALTER TABLE escalations ADD COLUMN lease_until TEXT;
+    ALTER TABLE escalations ADD COLUMN next_attempt_at TEXT;
+    ALTER TABLE escalations ADD COLUMN acknowledged_by_id TEXT NOT NULL DEFAULT '';
+    ALTER TABLE escalations ADD COLUMN resolved_by_id TEXT NOT NULL DEFAULT '';
+    UPDATE escalations SET destination = requester_surface, uid = replace(gen_random_uuid()::text, '-', '');
+    CREATE UNIQUE INDEX escalations_by_dedupe_key ON escalations (dedupe_key);
+    CREATE INDEX escalations_due ON escalations (destination, status);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
-ESCALATION_COLUMNS = ("kind", "summary", "status", "created_at", "incident_ref", "requester_surface",
-                      "requester_user", "target", "attempts", "last_error", "sent_at", "message_ref",
-                      "acknowledged_at", "acknowledged_by", "resolved_at", "resolved_by")
+ESCALATION_COLUMNS = tuple(f.name for f in dataclasses.fields(Escalation) if f.name != "id")
+
+
+def _iso(when: dt.datetime) -> str:
+    """Times are stored as UTC ISO strings to the second, as on SQLite, so they compare correctly as text."""
+    if when.tzinfo is None:
+        raise ValueError("times given to the store must carry a time zone")
+    return when.astimezone(dt.timezone.utc).replace(microsecond=0).isoformat()
 
 
 def describe(url: str) -> str:
@@ -393,11 +421,21 @@ class PostgresStore:
     # -- escalations -------------------------------------------------------
 
     def add_escalation(self, kind: str, summary: str, *, incident_ref: str | None = None,
-                       requester_surface: str = "", requester_user: str = "", target: str = "") -> Escalation:
-        rows = self._rows("INSERT INTO escalations (kind, summary, status, created_at, incident_ref, requester_surface, "
-                          "requester_user, target) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING *",
-                          [kind, summary, PENDING, utcnow().isoformat(), incident_ref, requester_surface,
-                           requester_user, target])
+                       requester_surface: str = "", requester_user: str = "", target: str = "",
+                       destination: str = "", group_id: int | None = None,
+                       dedupe_key: str | None = None) -> Escalation:
+        row = {"kind": kind, "summary": summary, "status": PENDING, "created_at": utcnow().isoformat(),
+               "incident_ref": incident_ref, "requester_surface": requester_surface,
+               "requester_user": requester_user, "target": target,
+               "destination": destination or requester_surface, "group_id": group_id,
+               "uid": uuid.uuid4().hex, "dedupe_key": dedupe_key}
+        names = ", ".join(row)
+        with self.transaction():
+            # A replica raising the same key at the same moment waits here for the first to commit.
+            rows = self._rows(f"INSERT INTO escalations ({names}) VALUES ({', '.join(f'%({k})s' for k in row)}) "
+                              "ON CONFLICT (dedupe_key) DO NOTHING RETURNING *", row)
+            if not rows:  # the same (escalation, action) was raised before: that row stands
+                rows = self._rows("SELECT * FROM escalations WHERE dedupe_key = %s", [dedupe_key])
         return Escalation(**rows[0])
 
     def get_escalation(self, esc_id: int) -> Escalation | None:
@@ -409,9 +447,80 @@ class PostgresStore:
         sets = ", ".join(f"{k} = %({k})s" for k in data)
         self._exec(f"UPDATE escalations SET {sets} WHERE id = %(id)s", {**data, "id": esc.id})
 
-    def escalations(self, status: str | None = None, incident_ref: str | None = None) -> list[Escalation]:
-        rows = self._select("escalations", {"status = %s": status, "incident_ref = %s": incident_ref}, "id")
+    def escalations(self, status: str | None = None, incident_ref: str | None = None,
+                    dedupe_key: str | None = None, group: int | None = None) -> list[Escalation]:
+        rows = self._select("escalations", {"status = %s": status, "incident_ref = %s": incident_ref,
+                                            "dedupe_key = %s": dedupe_key,
+                                            "(id = %s OR group_id = %s)": None if group is None else (group, group)},
+                            "id")
         return [Escalation(**r) for r in rows]
+
+    def claim_escalations(self, claimant: str, destinations: Sequence[str], *, now: dt.datetime,
+                          lease: dt.timedelta, max_attempts: int, limit: int = 1) -> list[Escalation]:
+        """Rows another replica is claiming at this moment are locked, and skipped rather than waited for."""
+        if not destinations:
+            return []
+        at = _iso(now)
+        with self.transaction():
+            rows = self._rows(
+                "UPDATE escalations SET status = %(sending)s, claimed_by = %(claimant)s, lease_until = %(until)s, "
+                "attempts = attempts + 1 "
+                "WHERE id IN (SELECT id FROM escalations "
+                "              WHERE destination = ANY(%(destinations)s) "
+                "                AND ((status = ANY(%(claimable)s) AND attempts < %(max)s "
+                "                      AND (next_attempt_at IS NULL OR next_attempt_at <= %(now)s)) "
+                "                     OR (status = %(sending)s AND lease_until <= %(now)s)) "
+                "              ORDER BY id LIMIT %(limit)s "
+                "              FOR UPDATE SKIP LOCKED) RETURNING *",
+                {"sending": SENDING, "claimant": claimant, "until": _iso(now + lease), "now": at,
+                 "destinations": list(destinations), "claimable": list(CLAIMABLE), "max": int(max_attempts),
+                 "limit": int(limit)})
+        return sorted((Escalation(**r) for r in rows), key=lambda e: e.id)
+
+    def finish_escalation(self, esc_id: int, claimant: str, *, message_ref: str, now: dt.datetime,
+                          summary: str | None = None) -> bool:
+        extra = "" if summary is None else ", summary = %(summary)s"
+        return self._exec(
+            "UPDATE escalations SET status = CASE status WHEN %(sending)s THEN %(sent)s ELSE status END, "
+            "message_ref = %(ref)s, sent_at = %(now)s, last_error = '', claimed_by = '', lease_until = NULL, "
+            f"next_attempt_at = NULL{extra} WHERE id = %(id)s AND claimed_by = %(claimant)s",
+            {"sending": SENDING, "sent": SENT, "ref": message_ref, "now": _iso(now), "summary": summary,
+             "id": int(esc_id), "claimant": claimant}).rowcount == 1
+
+    def fail_escalation(self, esc_id: int, claimant: str, *, error: str, now: dt.datetime,
+                        retry_at: dt.datetime | None) -> bool:
+        return self._exec(
+            "UPDATE escalations SET status = %s, last_error = %s, next_attempt_at = %s, claimed_by = '', "
+            "lease_until = NULL WHERE id = %s AND claimed_by = %s AND status = %s",
+            [UNDELIVERABLE if retry_at is None else FAILED, error[:500], None if retry_at is None else _iso(retry_at),
+             int(esc_id), claimant, SENDING]).rowcount == 1
+
+    def move_escalation(self, esc_id: int, status: str, *, actor_id: str, actor_name: str,
+                        now: dt.datetime) -> list[Escalation]:
+        """Two replicas taking the same click: the second waits for the first's row locks, then finds the
+        status already moved and changes nothing."""
+        if status not in (ACKNOWLEDGED, RESOLVED):
+            raise ValueError(f"an escalation can only be moved to {ACKNOWLEDGED} or {RESOLVED}, not {status!r}")
+        params = {"at": _iso(now), "name": actor_name, "actor": actor_id, "ack": ACKNOWLEDGED, "res": RESOLVED}
+        with self.transaction():
+            found = self._rows("SELECT coalesce(group_id, id) AS grp FROM escalations WHERE id = %s", [int(esc_id)])
+            if not found:
+                return []
+            params["group"] = found[0]["grp"]
+            if status == ACKNOWLEDGED:
+                rows = self._rows(
+                    "UPDATE escalations SET status = %(ack)s, acknowledged_at = %(at)s, acknowledged_by = %(name)s, "
+                    "acknowledged_by_id = %(actor)s "
+                    "WHERE (id = %(group)s OR group_id = %(group)s) AND status NOT IN (%(ack)s, %(res)s) RETURNING *",
+                    params)
+            else:
+                rows = self._rows(
+                    "UPDATE escalations SET status = %(res)s, resolved_at = %(at)s, resolved_by = %(name)s, "
+                    "resolved_by_id = %(actor)s, acknowledged_at = coalesce(acknowledged_at, %(at)s), "
+                    "acknowledged_by = CASE WHEN acknowledged_by_id = '' THEN %(name)s ELSE acknowledged_by END, "
+                    "acknowledged_by_id = CASE WHEN acknowledged_by_id = '' THEN %(actor)s ELSE acknowledged_by_id END "
+                    "WHERE (id = %(group)s OR group_id = %(group)s) AND status != %(res)s RETURNING *", params)
+        return sorted((Escalation(**r) for r in rows), key=lambda e: e.id)
 
     def _select(self, table: str, conditions: dict[str, object], order: str, limit: int | None = None) -> list[dict]:
         """Rows of `table` matching every condition whose value is not None."""
@@ -419,4 +528,4 @@ class PostgresStore:
         sql = f"SELECT * FROM {table}" + (" WHERE " + " AND ".join(used) if used else "") + f" ORDER BY {order}"
         if limit:
             sql += f" LIMIT {int(limit)}"
-        return self._rows(sql, list(used.values()))
+        return self._rows(sql, [p for v in used.values() for p in (v if isinstance(v, tuple) else (v,))])
