@@ -1,6 +1,7 @@
 """App wiring: load the configuration and knowledge once, build the shared core."""
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from handlers.ask import AskHandler
@@ -57,7 +58,8 @@ def build_core(config: AppConfig | str | None = None, *, storage: bool = True, s
     if store is None:
         from .storage import open_store
         store = open_store(config)
-    escalations = EscalationService(store, routes=config.escalation_routes)
+    escalations = EscalationService(store, routes=config.escalation_routes,
+                                    lease=dt.timedelta(seconds=config.escalation_lease))
     report = ReportContactFlow(store, Triage.load(config.trust), escalations, config.trust, clock=clock)
     return Core(config=config, kb=kb, ask=ask, check=check, store=store, escalations=escalations, report=report,
                 conversation=Conversation(config.trust, ask, check, report, store))

@@ -118,6 +118,8 @@ def cmd_serve(args, stdin: TextIO, stdout: TextIO) -> int:
     import logging
     from .server import serve
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # The pool logs every failed reconnection attempt over several lines; ours log one line per outage.
+    logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
     if args.worker:
         from .workers import die_with_parent
         die_with_parent()

@@ -56,6 +56,8 @@ class AppConfig:
     teams_settings: TeamsSettings = field(default_factory=TeamsSettings)
     # requester surface -> destination surfaces for escalations (default: back where they came from)
     escalation_routes: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    escalation_retry_every: float = 30.0   # seconds between passes over undelivered escalations
+    escalation_lease: float = 300.0        # seconds a delivery holds an escalation before another may take it
 
 
 def _req(data: dict, key: str, where: str):
@@ -150,7 +152,21 @@ def load_config(path: str | os.PathLike | None = None) -> AppConfig:
                      database_url=_database_url(storage.get("url"), f"{f}: storage.url"),
                      slack=slack, teams=teams, raw=data, teams_settings=_teams(teams_raw, f"{f}: teams"),
                      escalation_routes=_routes(data.get("escalations"), f"{f}: escalations",
-                                               {"slack"} if slack else set(), teams))
+                                               {"slack"} if slack else set(), teams),
+                     **_outbox_timing(data.get("escalations"), f"{f}: escalations"))
+
+
+def _outbox_timing(raw, where: str) -> dict[str, float]:
+    """escalations.retry_every and .lease, in seconds. Every replica retries undelivered escalations on its
+    own; the lease is how long one that died mid-send holds an escalation before another takes it over."""
+    raw = raw if isinstance(raw, dict) else {}
+    out = {}
+    for key, name, default in (("retry_every", "escalation_retry_every", 30.0), ("lease", "escalation_lease", 300.0)):
+        value = raw.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            raise ConfigError(f"{where}.{key}: expected a number of seconds above 0, e.g. {default:g}")
+        out[name] = float(value)
+    return out
 
 
 def _ids(raw, where: str) -> tuple[str, ...]:

@@ -20,7 +20,6 @@ from aiohttp import web
 from handlers.store import StoreUnavailable
 
 log = logging.getLogger("policybot.server")
-RETRY_EVERY = 30.0      # seconds between passes over undelivered escalations
 WATCHDOG_EVERY = 20.0   # seconds between Socket Mode connection checks
 
 
@@ -32,7 +31,7 @@ def build_web_app(core, slack=None, teams=None) -> web.Application:
         ping = getattr(core.store, "ping", None)
         database = "none" if core.store is None else ("ok" if ping is None or ping() else "unavailable")
         return web.json_response({"ok": True, "slack": slack is not None, "teams": teams is not None,
-                                  "database": database})
+                                  "database": database, "pid": os.getpid()})
 
     app.router.add_get("/healthz", healthz)
     if teams is not None:
@@ -67,14 +66,21 @@ def _background(core):
 
 
 async def _retry_loop(core) -> None:
+    away = False
     while True:
-        await asyncio.sleep(RETRY_EVERY)
+        await asyncio.sleep(core.config.escalation_retry_every)
         try:
             await core.escalations.deliver_pending()
         except StoreUnavailable as exc:  # the database is away: they stay pending until it is back
-            log.warning("escalation delivery pass skipped: %s", exc)
+            if not away:  # once per outage, not every pass
+                log.warning("escalation deliveries wait for the database: %s", exc)
+            away = True
+            continue
         except Exception:  # keep retrying; each failure is also recorded on the escalation
             log.exception("escalation delivery pass failed")
+        if away:
+            log.info("the database is back; escalation deliveries resumed")
+            away = False
 
 
 async def socket_mode_watchdog(handler, every: float = WATCHDOG_EVERY) -> None:

@@ -161,7 +161,8 @@ class EscalationService:
     async def _deliver(self, esc: Escalation, now: dt.datetime | None) -> bool:
         notifier = self.notifiers[esc.destination]
         try:
-            ref = await asyncio.wait_for(notifier.send(esc), SEND_TIMEOUT)
+            # A send must end well inside the lease, or another claimant could take the row mid-send.
+            ref = await asyncio.wait_for(notifier.send(esc), min(SEND_TIMEOUT, self.lease.total_seconds() / 2))
         except Exception as exc:  # any failure is recorded and retried later (or given up on)
             at = now or self.clock()
             give_up = isinstance(exc, Undeliverable) or esc.attempts >= MAX_ATTEMPTS
