@@ -233,3 +233,18 @@ def test_a_password_in_app_yaml_is_refused(tmp_path):
         os.environ.pop("POLICYBOT_DATABASE_URL", None)
         if saved is not None:
             os.environ["POLICYBOT_DATABASE_URL"] = saved
+
+
+@pytest.mark.postgres
+def test_escalations_waiting_before_the_outbox_migration_are_still_delivered(pg):
+    import datetime as dt
+    old = pg.open(migrate_to=4)
+    pg.sql("INSERT INTO escalations (kind, summary, status, created_at, requester_surface, requester_user) "
+           "VALUES ('safeguarding', 'x', 'pending', ?, 'slack', 'U1')", ["2026-01-01T00:00:00+00:00"])
+    assert old.schema_version == 4
+    store = pg.open()
+    [row] = store.escalations()
+    assert row.destination == "slack" and len(row.uid) == 32
+    claimed = store.claim_escalations("A", ["slack"], now=dt.datetime.now(dt.timezone.utc),
+                                      lease=dt.timedelta(minutes=5), max_attempts=8)
+    assert [e.id for e in claimed] == [row.id]

@@ -65,6 +65,11 @@ class Storage:
             self.url = database_url(server.url, self.dbname)
             self.env = {"POLICYBOT_DATABASE_URL": self.url}
 
+    @property
+    def where(self) -> str:
+        """The database as one string another process can open (tests.pg.server.open_where)."""
+        return self.url or str(self.path)
+
     def open(self, **kw):
         """A new store on this test's database (each call is another connection, like another replica)."""
         if self.kind == "sqlite":
@@ -101,3 +106,12 @@ class Storage:
                 pass
         if self.kind == "postgres":
             self.server.drop(self.dbname)
+
+
+def open_where(where: str, **kw):
+    """A store on the database `where` names: a postgresql:// URL, else an SQLite file."""
+    if str(where).startswith(("postgresql://", "postgres://")):
+        from bot.storage.postgres import PostgresStore
+        return PostgresStore(str(where), **kw)
+    from bot.storage import SQLiteStore
+    return SQLiteStore(where, **kw)
