@@ -93,18 +93,19 @@ async def test_a_report_started_on_one_replica_completes_on_the_other(rig):
 
 async def test_kill_9_mid_flow_and_mid_escalation_loses_nothing_and_sends_nothing_twice(rig):
     fake = rig.fake
-    # Mid-flow: replica a dies while opening the modal, after it stored the new report.
-    died = asyncio.Event()
+    # Mid-flow: replica a dies while opening the modal, after it stored the new report (and acknowledged
+    # the command: the kill waits for the acknowledgement to reach us, then happens with views.open pending).
+    acked, died = asyncio.Event(), asyncio.Event()
 
     async def kill_a_opening_the_modal(method: str) -> None:
         if method == "views.open" and caller() == "a" and not died.is_set():
+            await acked.wait()
             rig.a.kill()
             died.set()
     fake.before_call = kill_a_opening_the_modal
-    try:
-        await rig.a.command(user="U9")
-    except aiohttp.ClientError:  # a died before its acknowledgement left: Slack tells the user it failed
-        pass
+    status, _ = await rig.a.command(user="U9")
+    assert status == 200
+    acked.set()
     await died.wait()
     [(ref,)] = rig.storage.sql("SELECT ref FROM incidents WHERE user_id = 'U9' AND status = 'in_progress'")
     fake.before_call = None
@@ -119,19 +120,22 @@ async def test_kill_9_mid_flow_and_mid_escalation_loses_nothing_and_sends_nothin
         view = body["view"]
 
     # Mid-escalation: whichever replica posts the safeguarding alert is killed right after Slack accepted it,
-    # before it can record the delivery. The other must not post it again.
+    # before it can record the delivery (Slack's answer never reaches it). The other must not post it again.
     posted: dict[str, str] = {}
+    answered = asyncio.Event()
 
     async def kill_the_sender(params: dict, message: dict) -> None:
         if params.get("channel") == "CSAFE" and not posted:
             posted.update(by=caller(), ts=message["ts"])
+            await answered.wait()  # the user's step was answered first; the sender still awaits Slack
             rig.replicas[caller()].kill()
     fake.on_post = kill_the_sender
     _, body = await rig.b.submit(view, {"type": "plain_text_input", "value": "Says she will kill herself tonight"},
                                  user="U9")
+    answered.set()
     view = body["view"]
     assert "Samaritans" in json.dumps(view) and step_of(view) == "screenshot"
-    await until(lambda: posted)
+    await until(lambda: posted.get("by") and rig.replicas[posted["by"]].proc.poll() is not None)
     alive = survivor if posted["by"] == "b" else rig.b
     row = await until(lambda: rig.storage.sql(
         "SELECT uid, message_ref, attempts FROM escalations WHERE kind = 'safeguarding' AND status = 'sent'"),
@@ -275,3 +279,22 @@ async def test_workers_share_the_port_and_a_dead_one_is_replaced(storage, tmp_pa
     finally:
         await server.close()
         await fake.stop()
+
+
+@pytest.mark.postgres
+async def test_teams_gets_try_again_while_the_database_is_away(own_cluster, caplog):
+    """The same on Teams (in process, botbuilder's CloudAdapter and the fake connector): a card saying so."""
+    from .test_teams import Rig as TeamsRig
+    async with TeamsRig(own_cluster.storage) as rig:
+        await rig.send("hello")  # the conversation reference is stored
+        own_cluster.cluster.stop()
+        assert await rig.send("can I post this? Canary-8812 on Ward 2") in (200, 201)
+        assert "can't reach the incident log" in rig.cards()[-1]
+        own_cluster.cluster.start()
+        deadline = time.monotonic() + 60
+        while not rig.core.store.ping():
+            assert time.monotonic() < deadline, "no reconnection"
+            await asyncio.sleep(0.1)
+        await rig.send("report contact")
+        assert "Step 1 of 5" in rig.cards()[-1]
+    assert not any("Canary-8812" in r.getMessage() for r in caplog.records)
