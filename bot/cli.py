@@ -126,14 +126,13 @@ def cmd_serve(args, stdin: TextIO, stdout: TextIO) -> int:
     if args.workers < 1:
         print("policybot: --workers must be at least 1", file=sys.stderr)
         return 2
-    core = _core(args, storage=True)  # the configuration and the database are checked before any worker starts
+    if args.workers > 1:  # the first worker checks the configuration and the database before the others start
+        from .workers import supervise, worker_command
+        return supervise(args.workers, worker_command(args.config, args.host, args.port))
+    core = _core(args, storage=True)
     if not (core.config.slack or core.config.teams):
         print("policybot: no chat platform is configured: add a 'slack' or 'teams' section to app.yaml", file=sys.stderr)
         return 2
-    if args.workers > 1:
-        from .workers import supervise, worker_command
-        core.store.close()
-        return supervise(args.workers, worker_command(args.config, args.host, args.port))
     asyncio.run(serve(core, args.host, args.port, reuse_port=args.worker))
     return 0
 

@@ -118,6 +118,8 @@ async def serve(core, host: str, port: int, env=os.environ, reuse_port: bool = F
     site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None)
     await site.start()
     log.info("listening on http://%s:%s (pid %s)", host, port, os.getpid())
+    from .workers import tell_ready
+    tell_ready()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

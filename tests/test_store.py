@@ -204,9 +204,10 @@ def test_bad_database_urls_fail_in_one_line_naming_what_failed(pg, postgres_serv
         assert len(lines) == 1 and lines[0].startswith("policybot: "), (url, err)
         assert re.search(expect, lines[0]), (url, lines[0])
         assert "wrong-one" not in err and out == ""
-    # And `serve` as a real process: exit status 2, the same one line, no traceback.
-    for url, expect in cases[:3:2]:
-        done = _cli(url, "serve", "--port", "0")
+    # And `serve` as a real process (one, or a supervisor whose first worker finds out): exit status 2,
+    # the same one line, no traceback.
+    for (url, expect), workers in zip(cases[:3:2], ("1", "2")):
+        done = _cli(url, "serve", "--port", "0", "--workers", workers)
         assert done.returncode == 2 and "Traceback" not in done.stderr and "wrong-one" not in done.stderr
         assert re.fullmatch(r"policybot: [^\n]+\n", done.stderr) and re.search(expect, done.stderr), done.stderr
 
