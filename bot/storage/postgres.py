@@ -14,7 +14,8 @@
   same row, and a lease that expires lets another replica take over from one that died.
 - The database going away is StoreUnavailable (one line naming what failed, no user text);
   the pool checks a connection before handing it out and reconnects by itself. While the
-  database is down, calls fail fast instead of blocking the event loop for a full timeout.
+  database is known to be away, calls fail within 50 ms instead of blocking the event loop
+  (the store is synchronous, like SQLite's) for a full wait each.
 - Credentials come from the environment only: the URL in POLICYBOT_DATABASE_URL, or a
   password-less `storage.url` plus libpq's own PGPASSWORD / PGPASSFILE.
 """
@@ -25,7 +26,7 @@ import dataclasses
 import datetime as dt
 import json
 import logging
-import time
+import os
 import uuid
 from contextlib import contextmanager
 from typing import Sequence
@@ -42,7 +43,7 @@ log = logging.getLogger("policybot.storage")
 EVENT_RETENTION = dt.timedelta(days=14)
 CONNECT_TIMEOUT = 5        # seconds for one connection attempt (libpq connect_timeout)
 CHECKOUT_WAIT = 2.0        # seconds a call may wait for a connection while the database seems up
-FAIL_FAST_FOR = 1.0        # after a failure, calls fail at once for this long (the pool keeps trying)
+DOWN_WAIT = 0.05           # ... and while it is known to be away (the pool keeps reconnecting meanwhile)
 MIGRATION_LOCK = 0x706F6C6963796274  # "policybt": the advisory lock key for schema changes
 
 # The same versions as the SQLite store's MIGRATIONS, in PostgreSQL's dialect. Never edit a released
@@ -157,7 +158,6 @@ def describe(url: str) -> str:
         params = conninfo_to_dict(url)
     except psycopg.ProgrammingError:
         return "PostgreSQL (unparseable URL)"
-    import os
     host = params.get("host") or os.environ.get("PGHOST") or "localhost"
     port = params.get("port") or os.environ.get("PGPORT") or "5432"
     where = f"{host}:{port}" if not host.startswith("/") else f"socket {host}"
@@ -179,7 +179,7 @@ class PostgresStore:
         self.url = url
         self.where = describe(url)
         self._tx: contextvars.ContextVar = contextvars.ContextVar(f"policybot_pg_tx_{id(self)}", default=None)
-        self._fail_fast_until = 0.0
+        self._down = False  # the last call could not reach the database: fail fast until one can
         try:
             conninfo_to_dict(url)
         except psycopg.ProgrammingError as exc:
@@ -235,15 +235,16 @@ class PostgresStore:
 
     @contextmanager
     def _guard(self):
-        """Turn 'the database is not there' into StoreUnavailable, and fail fast for a moment after it."""
+        """Turn 'the database is not there' into StoreUnavailable, and note it, so that calls fail fast
+        (instead of blocking the event loop for a full wait each) until one gets through again."""
         try:
             yield
         except (psycopg.OperationalError, PoolTimeout) as exc:
-            failing = time.monotonic() < self._fail_fast_until
-            self._fail_fast_until = time.monotonic() + FAIL_FAST_FOR
+            first = not self._down
+            self._down = True
             if not isinstance(exc, PoolTimeout):
                 raise StoreUnavailable(f"lost the {self.where}: {_why(exc)}") from None
-            reason = "" if failing else self._reason()  # once per outage, not on every fast failure
+            reason = self._reason() if first else ""  # why, once per outage
             raise StoreUnavailable(f"the {self.where} is not answering{reason}") from None
 
     def _reason(self) -> str:
@@ -256,14 +257,17 @@ class PostgresStore:
 
     @contextmanager
     def _connection(self):
-        """The connection of the transaction in progress, or one from the pool (autocommit) for a single call."""
+        """The connection of the transaction in progress, or one from the pool (autocommit) for a single call.
+        The pool checks a connection before handing it out, so getting one means the database is there."""
         conn = self._tx.get()
         if conn is not None:
             yield conn
             return
-        wait = CHECKOUT_WAIT if time.monotonic() >= self._fail_fast_until else 0.05
         with self._guard():
-            with self.pool.connection(timeout=wait) as conn:
+            with self.pool.connection(timeout=DOWN_WAIT if self._down else CHECKOUT_WAIT) as conn:
+                if self._down:
+                    self._down = False
+                    log.info("the %s answers again", self.where)
                 yield conn
 
     @contextmanager
