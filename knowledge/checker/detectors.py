@@ -32,6 +32,11 @@ def nhs_number(n: Normalised, params: dict) -> list[tuple[int, int]]:
     return spans
 
 
+# Digit runs shaped like a UK number; each is then confirmed by `phonenumbers` (slow per call, so only these).
+_PHONE_SHAPE = re.compile(r"(?<![\d+(])\(?(?:\+\s?44|0044|0)[\s\-().]*\d(?:[\s\-().]*\d){8,11}(?![\d])")
+MAX_PHONE_CANDIDATES = 50
+
+
 def phone(n: Normalised, params: dict) -> list[tuple[int, int]]:
     """UK phone numbers (10+ digits, so helplines like 116 123 and 999 are not caught)."""
     if sum(c.isdigit() for c in n.text) < 10:
@@ -39,9 +44,15 @@ def phone(n: Normalised, params: dict) -> list[tuple[int, int]]:
     import phonenumbers
 
     spans = []
-    for m in phonenumbers.PhoneNumberMatcher(n.text, "GB", leniency=phonenumbers.Leniency.POSSIBLE):
-        if sum(c.isdigit() for c in m.raw_string) >= 10:
-            spans.append((m.start, m.end))
+    for k, m in enumerate(_PHONE_SHAPE.finditer(n.text)):
+        if k >= MAX_PHONE_CANDIDATES:
+            break
+        try:
+            number = phonenumbers.parse(m.group(0), "GB")
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_possible_number(number):
+            spans.append(m.span())
     return spans
 
 

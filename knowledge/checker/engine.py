@@ -6,7 +6,9 @@ gives "revise", else "ok". The checker never logs or stores the draft.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from dataclasses import dataclass, field
+from itertools import accumulate
 
 from .detectors import DETECTORS
 from .normalise import Normalised, normalise
@@ -18,6 +20,19 @@ _NEGATION = re.compile(
     r"(?<![\w])(?:never|not|no|nor|don't|dont|do not|doesn't|does not|won't|will not|can't|cannot|can not|"
     r"shouldn't|should not|mustn't|must not|didn't|did not|wouldn't|avoid|without|refuse to)(?![\w])")
 NEGATION_WINDOW = 48  # characters before a match, within its sentence
+
+
+class Spans:
+    """Sorted, non-overlapping-by-start spans with a logarithmic overlap test."""
+
+    def __init__(self, spans):
+        self._spans = sorted(spans)
+        self._starts = [a for a, _ in self._spans]
+        self._max_end = list(accumulate((b for _, b in self._spans), max))
+
+    def overlaps(self, start: int, end: int) -> bool:
+        i = bisect_left(self._starts, end) - 1   # spans that start before `end`
+        return i >= 0 and self._max_end[i] > start
 
 
 @dataclass(frozen=True)
@@ -94,19 +109,20 @@ class Checker:
     # -- running rules -----------------------------------------------------
 
     def _run(self, norm: Normalised, account: str) -> list[Finding]:
-        allowed = [m.span() for p in self.ruleset.allow for m in p.finditer(norm.text)]
+        allowed = Spans(m.span() for p in self.ruleset.allow for m in p.finditer(norm.text))
+        seen: dict[tuple, bool] = {}  # (pattern, scope) -> found: each context is searched once per draft
         findings: list[Finding] = []
         for rule in self.ruleset.rules:
             if account not in rule.accounts:
                 continue
             for start, end in self._candidates(rule, norm):
-                if any(a < end and start < b for a, b in allowed):
+                if allowed.overlaps(start, end):
                     continue
                 if rule.skip_quoted and norm.in_quotes(start, end):
                     continue
                 if rule.negatable and self._negated(norm, start):
                     continue
-                if not self._context_holds(rule, norm, start):
+                if not self._context_holds(rule, norm, start, seen):
                     continue
                 a, b = norm.span(start, end)
                 fix = rule.fix.for_words(self._view(rule, norm)[start:end]) if rule.fix else None
@@ -132,25 +148,25 @@ class Checker:
             for m in pattern.finditer(view):
                 yield m.span()
 
-    def _scope(self, norm: Normalised, scope: str, pos: int) -> str:
-        if scope == "sentence":
-            a, b = norm.sentence_at(pos)
-            return norm.text[a:b]
-        return norm.text
+    @staticmethod
+    def _context_holds(rule: Rule, norm: Normalised, pos: int, seen: dict[tuple, bool]) -> bool:
+        """near / signals / unless around a candidate. Each (pattern, sentence or whole text) is searched at
+        most once per draft, so a draft with thousands of candidates stays linear."""
+        def found(p: re.Pattern, scope: str) -> bool:
+            span = norm.sentence_at(pos) if scope == "sentence" else None
+            key = (id(p), span)
+            hit = seen.get(key)
+            if hit is None:
+                where = norm.text if span is None else norm.text[span[0]:span[1]]  # ^ anchors at the sentence
+                hit = seen[key] = p.search(where) is not None
+            return hit
 
-    def _context_holds(self, rule: Rule, norm: Normalised, pos: int) -> bool:
-        if rule.near:
-            where = self._scope(norm, rule.near_scope, pos)
-            if not all(p.search(where) for p in rule.near):
-                return False
-        if rule.signals:
-            where = self._scope(norm, rule.signals_scope, pos)
-            if sum(1 for p in rule.signals if p.search(where)) < rule.signals_min:
-                return False
-        if rule.unless:
-            where = self._scope(norm, rule.unless_scope, pos)
-            if any(p.search(where) for p in rule.unless):
-                return False
+        if rule.near and not all(found(p, rule.near_scope) for p in rule.near):
+            return False
+        if rule.signals and sum(1 for p in rule.signals if found(p, rule.signals_scope)) < rule.signals_min:
+            return False
+        if rule.unless and any(found(p, rule.unless_scope) for p in rule.unless):
+            return False
         return True
 
     @staticmethod

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from bisect import bisect_right
 from dataclasses import dataclass
 from functools import cached_property
+from itertools import accumulate
 
 # Look-alike letters from other scripts that are used to dodge filters.
 _HOMOGLYPHS = str.maketrans({
@@ -24,7 +26,7 @@ _HOMOGLYPHS = str.maketrans({
     "–": "-", "—": "-", "‐": "-", "‑": "-", "−": "-",
 })
 _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "!": "i"})
-_LEET_TOKEN = re.compile(r"[a-z0-9@$!]*[a-z][a-z0-9@$!]*")
+_LEET_TOKEN = re.compile(r"[a-z0-9@$!]+")  # a word-ish run; only runs with a letter are read as leet
 _SPACED = re.compile(r"(?<![a-z0-9])(?:[a-z][ .\-_*]){2,}[a-z](?![a-z0-9])")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+|(?<=[\U0001F300-\U0001FAFF])\s+(?=[A-Z])")
 
@@ -49,7 +51,9 @@ class Normalised:
         """`text` with leetspeak read as letters inside words that contain a letter."""
         def fix(m: re.Match) -> str:
             tok = m.group(0)
-            return tok.translate(_LEET) if any(c in tok for c in "013457@$!") else tok
+            if tok.isalpha() or not any("a" <= c <= "z" for c in tok):
+                return tok
+            return tok.translate(_LEET)
         return _LEET_TOKEN.sub(fix, self.text)
 
     @cached_property
@@ -64,10 +68,20 @@ class Normalised:
             spans.append((start, len(self.text)))
         return spans or [(0, len(self.text))]
 
+    @cached_property
+    def _sentence_starts(self) -> list[int]:
+        return [a for a, _ in self.sentences]
+
     def sentence_at(self, pos: int) -> tuple[int, int]:
-        for a, b in self.sentences:
-            if a <= pos < b or pos == b:
-                return a, b
+        """The sentence holding `pos` (a position just past a sentence's end belongs to it)."""
+        spans = self.sentences
+        i = bisect_right(self._sentence_starts, pos) - 1
+        if i >= 0 and pos <= spans[i][1]:
+            if i > 0 and pos == spans[i][0] and pos == spans[i - 1][1]:
+                return spans[i - 1]
+            return spans[i]
+        if i > 0 and pos == spans[i - 1][1]:
+            return spans[i - 1]
         return 0, len(self.text)
 
     def span(self, start: int, end: int) -> tuple[int, int]:
@@ -85,8 +99,15 @@ class Normalised:
         spans += [m.span(1) for m in re.finditer(r"(?<![a-z0-9])'([^'\n]{1,80}?)'(?![a-z0-9])", self.text)]
         return spans
 
+    @cached_property
+    def _quoted_index(self) -> tuple[list[int], list[int]]:
+        spans = sorted(self.quoted)
+        return [a for a, _ in spans], list(accumulate((b for _, b in spans), max))
+
     def in_quotes(self, start: int, end: int) -> bool:
-        return any(a <= start and end <= b for a, b in self.quoted)
+        starts, max_end = self._quoted_index
+        i = bisect_right(starts, start) - 1   # quoted spans that start at or before `start`
+        return i >= 0 and max_end[i] >= end
 
 
 def normalise(original: str) -> Normalised:
