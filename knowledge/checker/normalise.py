@@ -15,16 +15,36 @@ from dataclasses import dataclass
 from functools import cached_property
 from itertools import accumulate
 
-# Look-alike letters from other scripts that are used to dodge filters.
-_HOMOGLYPHS = str.maketrans({
-    "а": "a", "в": "b", "е": "e", "ё": "e", "к": "k", "м": "m", "н": "h", "о": "o", "р": "p", "с": "c",
-    "т": "t", "у": "y", "х": "x", "і": "i", "ї": "i", "ј": "j", "ѕ": "s", "ԁ": "d", "ɡ": "g", "ʏ": "y",
-    "α": "a", "β": "b", "ε": "e", "η": "n", "ι": "i", "κ": "k", "ν": "v", "ο": "o", "ρ": "p", "τ": "t",
-    "υ": "u", "χ": "x", "ω": "w", "ı": "i", "ł": "l",
+# Look-alike punctuation folded to ASCII (quotes, dashes); look-alike letters come from Unicode's
+# confusables data (confusable-homoglyphs), so Armenian "օ" or Cherokee "Ꭺ" cannot dodge a rule.
+_PUNCTUATION = {
     "‘": "'", "’": "'", "‚": "'", "‛": "'", "′": "'", "`": "'", "´": "'",
     "“": '"', "”": '"', "„": '"', "‟": '"', "″": '"', "«": '"', "»": '"',
     "–": "-", "—": "-", "‐": "-", "‑": "-", "−": "-",
-})
+}
+
+
+def _confusable_letters() -> dict[str, str]:
+    """Every non-ASCII character Unicode lists as confusable with an ASCII letter, mapped to that letter."""
+    import json
+    from importlib.resources import files
+
+    data = json.loads(files("confusable_homoglyphs").joinpath("confusables.json").read_text(encoding="utf-8"))
+    out: dict[str, str] = {}
+    for key, looks in data.items():
+        if len(key) == 1 and key.isascii() and key.isalpha():
+            for item in looks:
+                c = item.get("c", "")
+                if len(c) == 1 and not c.isascii():
+                    out.setdefault(c, key.lower())
+        elif len(key) == 1 and not key.isascii():
+            ascii_letters = [i["c"] for i in looks if len(i.get("c", "")) == 1 and i["c"].isascii() and i["c"].isalpha()]
+            if ascii_letters:
+                out.setdefault(key, ascii_letters[0].lower())
+    return out
+
+
+_HOMOGLYPHS = str.maketrans({**_confusable_letters(), **_PUNCTUATION, "ı": "i", "ł": "l"})
 _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "!": "i"})
 _LEET_TOKEN = re.compile(r"[a-z0-9@$!]+")  # a word-ish run; only runs with a letter are read as leet
 _SPACED = re.compile(r"(?<![a-z0-9])(?:[a-z][ .\-_*]){2,}[a-z](?![a-z0-9])")
@@ -119,7 +139,7 @@ def normalise(original: str) -> Normalised:
         if _drop(ch):
             continue
         nfkc = unicodedata.normalize("NFKC", ch)
-        folded = nfkc.casefold().translate(_HOMOGLYPHS)
+        folded = nfkc.translate(_HOMOGLYPHS).casefold().translate(_HOMOGLYPHS)
         upper = nfkc.translate(_HOMOGLYPHS)
         if len(upper) != len(folded):
             upper = folded
