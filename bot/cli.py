@@ -51,6 +51,9 @@ def cmd_ask(args, stdin: TextIO, stdout: TextIO) -> int:
     question = " ".join(args.question) if args.question else ""
     if question == "-":
         question = stdin.read()
+    if args.explain:
+        stdout.write(explain_search(core, question))
+        return 0
     reply = core.ask.answer(question)
     if args.json:
         _emit({"kind": reply.kind, **reply.data}, stdout)
@@ -58,6 +61,27 @@ def cmd_ask(args, stdin: TextIO, stdout: TextIO) -> int:
         from handlers.replies import render_text
         stdout.write(render_text(reply) + "\n")
     return 0
+
+
+def explain_search(core, question: str) -> str:
+    """Why an answer was chosen: each retriever's top candidates with their scores, then the fused order."""
+    result = core.ask.search(question)
+    clauses = core.kb.index.clauses
+    lines = [f"FTS5 (keywords): {'found' if result.lexical_found else 'not found'} on its own"]
+    for h in result.lexical[:8]:
+        lines.append(f"  {h.lexical:7.2f}  coverage {h.coverage:.2f}  {h.citation:<34} {h.clause.title}")
+    if not result.lexical:
+        lines.append("  (no clause shares a word with the question)")
+    lines.append("Dense (meaning): best cosine of each clause's index texts")
+    for d in result.dense[:8]:
+        c = clauses[d.row]
+        lines.append(f"  {d.score:7.3f}  {c.citation:<34} via: {d.via[:70]}")
+    if core.kb.index.dense is None:
+        lines.append("  (dense retrieval is off)")
+    lines.append(f"Fused: {'FOUND' if result.found else 'NOT FOUND (the bot says it could not find this)'}")
+    for h in result.hits:
+        lines.append(f"  {h.score:7.3f}  {h.citation:<34} {h.clause.title}")
+    return "\n".join(lines) + "\n"
 
 
 def marked(text: str, findings) -> str:
@@ -147,6 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
     mode = a.add_mutually_exclusive_group()
     mode.add_argument("--json", action="store_true", help="print the answer as one JSON object")
     mode.add_argument("--jsonl", action="store_true", help="read JSON Lines {id, question} on stdin, write one line each")
+    mode.add_argument("--explain", action="store_true",
+                      help="show each retriever's top candidates and scores, and why the answer was chosen")
     a.set_defaults(func=cmd_ask)
 
     k = sub.add_parser("check", help="check a draft post against the policy's rules")

@@ -14,9 +14,14 @@ class KnowledgeBase:
     index: PolicyIndex
 
     @classmethod
-    def load(cls, sources) -> "KnowledgeBase":
+    def load(cls, sources, dense: bool = True) -> "KnowledgeBase":
+        """`dense=False` searches with FTS5 alone (no embedding model loaded)."""
         packs = load_packs(list(sources))
-        return cls(packs=packs, index=PolicyIndex(packs))
+        embedder = None
+        if dense:
+            from .embedding import shared_embedder
+            embedder = shared_embedder()
+        return cls(packs=packs, index=PolicyIndex(packs, embedder=embedder))
 
     def pack(self, source: str) -> Pack:
         return next(p for p in self.packs if p.source == source)
