@@ -122,6 +122,19 @@ def cmd_check(args, stdin: TextIO, stdout: TextIO) -> int:
     return 0
 
 
+def cmd_index(args, stdin: TextIO, stdout: TextIO) -> int:
+    """Re-embed the packs' index texts into knowledge/embedding/clause_vectors.npz (after editing a pack)."""
+    from knowledge import KnowledgeBase
+    from knowledge.dense import CACHE_FILE
+    from .config import load_config
+
+    config = load_config(args.config)
+    kb = KnowledgeBase.load(config.packs)
+    kb.index.dense.save_cache()
+    stdout.write(f"Wrote {len(kb.index.dense.texts)} index vectors for {len(kb.index.clauses)} clauses to {CACHE_FILE}\n")
+    return 0
+
+
 def cmd_chat(args, stdin: TextIO, stdout: TextIO) -> int:
     from .console import run_console
     return run_console(_core(args, storage=True), stdin, stdout)
@@ -184,6 +197,9 @@ def build_parser() -> argparse.ArgumentParser:
     kmode.add_argument("--jsonl", action="store_true",
                        help="read JSON Lines {id, text, account} on stdin, write one line each")
     k.set_defaults(func=cmd_check)
+
+    x = sub.add_parser("index", help="refresh the search index's cached vectors after editing a policy pack")
+    x.set_defaults(func=cmd_index)
 
     c = sub.add_parser("chat", help="talk to the bot in this terminal (no Slack or Teams needed)")
     c.set_defaults(func=cmd_chat)

@@ -82,7 +82,8 @@ class AskHandler:
 
     def label_clause(self, clause) -> str:
         pack = self.kb.pack(clause.source)
-        return f"{pack.short_name} v{pack.version}, section {clause.section}: {clause.title}"
+        version = f" v{pack.version}" if pack.version[:1].isdigit() else f" ({pack.version})"
+        return f"{pack.short_name}{version}, section {clause.section}: {clause.title}"
 
     def _not_found(self, question: str, notes: list[str]) -> Reply:
         docs = ", ".join(p.short_name for p in self.kb.packs)
