@@ -77,13 +77,18 @@ class DenseIndex:
         keys = np.array([_key(t) for t in self.texts])
         np.savez_compressed(cache, keys=keys, vectors=self.vectors.astype(np.float16))  # half size, same ranking
 
-    def search(self, question: str, limit: int = 20) -> list[DenseHit]:
+    def clause_scores(self, question: str) -> tuple[np.ndarray, np.ndarray]:
+        """(best cosine per clause, cosine per index text); zeros for a question with no words."""
         q = self.embedder.embed_one(question)
-        if not q.any():
-            return []
-        sims = self.vectors @ q
+        sims = self.vectors @ q if q.any() else np.zeros(len(self.texts), dtype=np.float32)
         best = np.full(len(self.clauses), -1.0, dtype=np.float32)
         np.maximum.at(best, self.owners, sims)
+        return best, sims
+
+    def search(self, question: str, limit: int = 20) -> list[DenseHit]:
+        best, sims = self.clause_scores(question)
+        if not sims.any():
+            return []
         order = np.argsort(-best)[:limit]
         hits = []
         for row in order:

@@ -49,6 +49,7 @@ SCORE_WEIGHT = 0.2
 DENSE_FOUND = 0.70
 DENSE_FOUND_TOPICAL = 0.55
 DENSE_VETO = 0.40
+ANSWER_FLOOR = 0.38
 
 _TOKEN = re.compile(r"[^\W_]+")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
@@ -306,7 +307,8 @@ class PolicyIndex:
         result.lexical, result.lexical_found = ranked[:DENSE_CANDIDATES], lexical_found
         if self.dense is not None:
             result.dense = self.dense_hits(raw[:MAX_QUERY_CHARS])
-            ranked, result.found = self._fuse(result.dense, ranked, lexical_found, topical, preferred)
+            per_clause, _ = self.dense.clause_scores(raw[:MAX_QUERY_CHARS])
+            ranked, result.found = self._fuse(result.dense, ranked, lexical_found, topical, preferred, per_clause)
         else:
             result.found = lexical_found
         if not ranked:
@@ -330,7 +332,7 @@ class PolicyIndex:
         return self.dense.search(question, limit) if self.dense is not None else []
 
     def _fuse(self, dense: list, lexical: list[Hit], lexical_found: bool, topical: bool,
-              preferred: list[str]) -> tuple[list[Hit], bool]:
+              preferred: list[str], question_scores=None) -> tuple[list[Hit], bool]:
         """Reciprocal rank fusion of the FTS5 and dense rankings, the primary pack winning near ties, and
         "found" decided on evidence from both retrievers."""
         lex_rank = {self._row[h.clause.id]: (r, h) for r, h in enumerate(lexical[:DENSE_CANDIDATES])}
@@ -361,6 +363,9 @@ class PolicyIndex:
             found = top_dense >= DENSE_VETO
         else:
             found = top_dense >= (DENSE_FOUND_TOPICAL if topical else DENSE_FOUND)
+        if found and fused and question_scores is not None:
+            # No weak match shown: the clause we would quote must itself mean something like the question.
+            found = float(question_scores[self._row[fused[0].clause.id]]) >= ANSWER_FLOOR
         return fused, found
 
 @dataclass(frozen=True)
