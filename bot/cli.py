@@ -45,7 +45,8 @@ def jsonl(stdin: TextIO, stdout: TextIO, field: str, run) -> int:
 
 
 def cmd_ask(args, stdin: TextIO, stdout: TextIO) -> int:
-    core = _core(args)
+    from .app import build_asker
+    core = build_asker(args.config)  # questions need no checker and no database: start fast
     if args.jsonl:
         return jsonl(stdin, stdout, "question", lambda item: core.ask.answer(item["question"]).data)
     question = " ".join(args.question) if args.question else ""
