@@ -9,10 +9,16 @@ import re
 from bisect import bisect_left
 from dataclasses import dataclass, field
 from itertools import accumulate
+from pathlib import Path
 
+from ..packs import read_yaml
 from .detectors import DETECTORS
 from .normalise import Normalised, normalise
-from .rules import Fix, Rule, RuleSet
+from .rules import Fix, Rule, RuleError, RuleSet
+from .semantic import SemanticTier
+
+MESSAGES_FILE = Path(__file__).resolve().parent / "semantic_messages.yaml"
+SEMANTIC_PREFIX = "semantic-"
 
 MAX_DRAFT_CHARS = 40_000
 MAX_MATCHES_PER_RULE = 5
@@ -48,11 +54,19 @@ class Finding:
     fix: str = ""       # what the mechanical fix does, if there is one
     advice: str = ""
     edit: Fix | None = field(default=None, repr=False, compare=False)  # that fix, for the safer version
+    confidence: float | None = None  # the semantic tier's probability; None for rules and detectors
+
+    @property
+    def semantic(self) -> bool:
+        return self.confidence is not None
 
     def as_dict(self) -> dict:
-        return {"category": self.category, "rule": self.rule, "severity": self.severity, "start": self.start,
-                "end": self.end, "quote": self.quote, "message": self.message, "citations": list(self.cites),
-                "fix": self.fix, "advice": self.advice}
+        out = {"category": self.category, "rule": self.rule, "severity": self.severity, "start": self.start,
+               "end": self.end, "quote": self.quote, "message": self.message, "citations": list(self.cites),
+               "fix": self.fix, "advice": self.advice, "source": "semantic" if self.semantic else "rule"}
+        if self.semantic:
+            out["confidence"] = round(self.confidence, 3)
+        return out
 
 
 @dataclass
@@ -82,12 +96,15 @@ def verdict_for(findings: list[Finding]) -> str:
 
 
 class Checker:
-    def __init__(self, ruleset: RuleSet, disclaimer: str, helpline: str):
+    def __init__(self, ruleset: RuleSet, disclaimer: str, helpline: str, semantic: SemanticTier | None = None):
         self.ruleset = ruleset
         self.disclaimer = disclaimer
         self.helpline = helpline
+        self.semantic = semantic
         # A disclaimer cannot make postable a post that must not be posted.
         self._dropped_by_stop = {r.id for r in ruleset.rules if r.suppressed_by == "stop"}
+        self._dropped_by_stop.add(SEMANTIC_PREFIX + "missing-disclaimer")
+        self._messages = read_yaml(MESSAGES_FILE, error=RuleError) if semantic else {}
 
     def check(self, text: str, account: str = "unknown", revise: bool = True) -> CheckResult:
         account = account if account in ("personal", "official") else "unknown"
@@ -100,11 +117,18 @@ class Checker:
             result.verdict = None if result.empty else "ok"
             return result
         findings = self._run(norm, account)
+        if self.semantic is not None:
+            findings = self._with_semantic(findings, checked, norm, account)
         result.findings = findings
         result.verdict = verdict_for(findings)
         if revise and findings:
             result.revised = self._revise(checked, findings, account)
         return result
+
+    def combine(self, text: str, account: str, hits) -> list[Finding]:
+        """Rules plus given semantic hits, as check() combines them (for tuning thresholds offline)."""
+        norm = normalise(text[:MAX_DRAFT_CHARS])
+        return self._with_semantic(self._run(norm, account), text[:MAX_DRAFT_CHARS], norm, account, hits)
 
     # -- running rules -----------------------------------------------------
 
@@ -130,6 +154,33 @@ class Checker:
                                         rule.message, rule.cites, self._describe_fix(fix), rule.advice, fix))
                 if not rule.each_match or sum(f.rule == rule.id for f in findings) >= MAX_MATCHES_PER_RULE:
                     break
+        if any(f.severity == "stop" for f in findings):
+            findings = [f for f in findings if f.rule not in self._dropped_by_stop]
+        findings.sort(key=lambda f: (f.start, f.rule))
+        return findings
+
+    def _with_semantic(self, findings: list[Finding], text: str, norm: Normalised, account: str,
+                       hits=None) -> list[Finding]:
+        """Add the semantic tier's findings for categories the rules did not find (rules quote more precisely)."""
+        found = {f.category for f in findings}
+        findings = list(findings)
+        for hit in (self.semantic.score(text, norm, account) if hits is None else hits):
+            if hit.category in found:
+                continue
+            if hit.category == "missing-disclaimer" and account == "official":
+                continue  # the official account speaks for the trust: no personal-views disclaimer
+            cat = self.ruleset.categories[hit.category]
+            said = self._messages.get(hit.category) or {}
+            severity = cat["level"]
+            if hit.category == "suicide-safe-messaging" and not hit.stop_level:
+                severity = "revise"   # the only problem is that the post signposts no help
+            fix = None
+            if said.get("fix") == "disclaimer" or (said.get("fix") == "helpline" and severity == "revise"):
+                fix = Fix("append", said["fix"])
+            findings.append(Finding(hit.category, SEMANTIC_PREFIX + hit.category, severity, hit.start, hit.end,
+                                    text[hit.start:hit.end], said.get("message", cat.get("what", "")),
+                                    tuple(cat.get("cites", ())), self._describe_fix(fix), said.get("advice", ""),
+                                    fix, confidence=hit.probability))
         if any(f.severity == "stop" for f in findings):
             findings = [f for f in findings if f.rule not in self._dropped_by_stop]
         findings.sort(key=lambda f: (f.start, f.rule))
@@ -216,7 +267,10 @@ class Checker:
         revised = re.sub(r" +([,.!?;:])", r"\1", revised).strip()
         for extra in appends:
             revised = f"{revised}\n\n{extra}" if revised else extra
-        again = self._run(normalise(revised), account)
+        again_norm = normalise(revised)
+        again = self._run(again_norm, account)
+        if self.semantic is not None:
+            again = self._with_semantic(again, revised, again_norm, account)
         fixed = {f.rule for f in findings}
         if any(f.rule in fixed for f in again):
             return None
