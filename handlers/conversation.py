@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from .ask import AskHandler, help_reply
 from .check import CheckHandler
+from .escalation import idempotency_key
 from .intents import REPORT, classify
 from .replies import Reply, Text
 from .report_contact import ReportContactFlow
@@ -101,7 +102,13 @@ class Conversation:
             return Reply("ask_comms_unavailable", [Text(f"Please contact the {self.trust.comms.line()} directly.")],
                          private=True)
         kind, label = ("review", "Draft for review") if what == "draft" else ("comms", "Question")
-        self.report.escalations.raise_(kind, f"{label} from {surface} user {user}:\n{text}", surface=surface, user=user)
+        # Once per (person, what they asked about): a second click on the same button sends nothing more.
+        key = idempotency_key(surface, user, "ask_comms", kind, text)
+        escalations = self.report.escalations
+        if escalations.already_raised(key):
+            return Reply("ask_comms_sent", [Text("You've already sent this to the comms team. They'll get back to "
+                                                 "you, and I'll tell you when they pick it up.")], private=True)
+        escalations.raise_(kind, f"{label} from {surface} user {user}:\n{text}", surface=surface, user=user, key=key)
         return Reply("ask_comms_sent", [Text("Sent to the comms team. They'll get back to you, and I'll tell you "
                                              "when they pick it up.")], private=True)
 
