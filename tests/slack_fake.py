@@ -62,12 +62,11 @@ class FakeSlack:
 
     async def api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
-        if request.method == "GET":
-            params = dict(request.query)
-        elif request.content_type == "application/json":
-            params = await request.json()
-        else:
-            params = dict(await request.post())
+        params = dict(request.query)  # slack_sdk sends some methods' arguments in the query string
+        if request.method == "POST" and request.content_type == "application/json":
+            params.update(await request.json())
+        elif request.method == "POST":
+            params.update(dict(await request.post()))
         for key in ("blocks", "view", "attachments", "metadata"):
             if isinstance(params.get(key), str):
                 try:
