@@ -26,8 +26,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
-import urllib.parse
 from collections import Counter
 from pathlib import Path
 

@@ -18,13 +18,11 @@ from collections import Counter
 from pathlib import Path
 
 import aiohttp
-import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.config import SlackSettings
 from bot.slack.notifier import SlackNotifier
 from bot.storage import SQLiteStore
-from handlers.escalation import MAX_ATTEMPTS, Actor, EscalationService
+from handlers.escalation import MAX_ATTEMPTS, EscalationService
 from handlers.store import SENT, UNDELIVERABLE, utcnow
 
 from .conftest import ROOT

@@ -204,3 +204,15 @@ def test_concurrent_claimants_in_two_processes_never_share_a_row(store, spec):
     assert sorted(claimed) == [r.id for r in rows]
     assert [len(got) for got in results] == [100, 100]
     assert all(e.attempts == 1 for e in store.escalations())
+
+
+def test_sqlite_escalations_waiting_before_the_outbox_migration_are_still_delivered(tmp_path):
+    from bot.storage import SQLiteStore
+    old = SQLiteStore(tmp_path / "v4.db", migrate_to=4)
+    old.db.execute("INSERT INTO escalations (kind, summary, status, created_at, requester_surface, requester_user) "
+                   "VALUES ('safeguarding', 'x', 'pending', ?, 'slack', 'U1')", [T0.isoformat()])
+    old.close()
+    store = SQLiteStore(tmp_path / "v4.db")
+    [row] = store.escalations()
+    assert row.destination == "slack" and len(row.uid) == 32
+    assert [e.id for e in claim(store, "A")] == [row.id]
