@@ -212,6 +212,7 @@ async def test_ask_comms_to_review_sends_the_draft_after_confirmation(tmp_path):
         assert "Draft for review" in rig.text_of(parent) and "Ward 9" not in rig.text_of(parent)
         threaded = await rig.fake.wait_for("chat.postMessage", lambda p: p["channel"] == "CCOMMS" and p.get("thread_ts"))
         assert "Ward 9" in threaded["text"]
+        await rig.slack.drain()  # the delivery is recorded (and the draft dropped) after Slack accepts it
         assert "Ward 9" not in rig.core.store.escalations()[0].summary  # not kept once delivered
 
 
