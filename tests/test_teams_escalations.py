@@ -241,3 +241,18 @@ async def test_only_the_registered_channel_or_an_admin_may_acknowledge_or_resolv
         await rig.teams_says(value={"action": "esc_resolve", "value": str(esc.id)}, conv="a:dm-admin",
                              user="29:admin", name="Admin")
         assert rig.core.store.get_escalation(esc.id).resolved_by_id == "teams:29:admin"
+
+
+async def test_the_same_ask_comms_button_confirmed_twice_on_teams_sends_one_review(tmp_path):
+    async with Both(tmp_path, slack=False) as rig:
+        await rig.register()
+        data = {"action": "ask_comms", "value": "draft|My patient on Ward 9", "confirm": "Send this draft?"}
+        for n in range(2):  # the button on the check card, then "Yes, send it" on its confirmation, twice
+            await rig.teams_says(value=data, reply_to="check-card-1")
+            confirm = [a for v, _, a in rig.connector.calls if v in ("send", "reply")][-1]
+            yes = confirm["attachments"][0]["content"]["actions"][0]["data"]
+            assert yes["confirmed"] is True and yes["source"] == "check-card-1"
+            await rig.teams_says(value=yes, reply_to=f"confirm-{n}")
+        assert [e.kind for e in rig.core.store.escalations()] == ["review"]
+        assert len(rig.teams_posts(COMMS)) == 1
+        assert any("already sent this to the comms team" in t for t in rig.replies_text("a:dm-1"))

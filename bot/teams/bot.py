@@ -251,7 +251,9 @@ class TeamsSurface:
         if action == "dismiss":
             return
         if data.get("confirm") and not data.get("confirmed"):
-            await ctx.send_activity(MessageFactory.attachment(_attach(confirm_card(data["confirm"], data))))
+            # "Yes" on the confirmation remembers which card the button was on (the same button twice is one request)
+            asked = {**data, "source": ctx.activity.reply_to_id or ""}
+            await ctx.send_activity(MessageFactory.attachment(_attach(confirm_card(data["confirm"], asked))))
             return
         if action in ("esc_ack", "esc_resolve"):
             if not (self.core.escalations and value.isdigit()):
@@ -266,7 +268,9 @@ class TeamsSurface:
             return
         if action == "report_submit":
             action, value = "report_answer", f"{data.get('step', '')}:{data.get('answer', '')}"
-        replies = self.core.conversation.handle_action(SURFACE, user, action, value, event_id=ctx.activity.id)
+        source = str(data.get("source") or ctx.activity.reply_to_id or "") or None
+        replies = self.core.conversation.handle_action(SURFACE, user, action, value, event_id=ctx.activity.id,
+                                                       source=f"{ctx.activity.conversation.id}:{source}" if source else None)
         for reply in replies:
             if reply.kind.startswith("report_") and ctx.activity.reply_to_id:
                 # The flow's card is updated in place; risk information also arrives as its own message.
