@@ -195,6 +195,8 @@ async def test_a_line_manager_typed_as_a_name_is_not_sent_anywhere_and_the_reque
         [esc] = rig.core.store.escalations()
         assert esc.status == UNDELIVERABLE and esc.attempts == 1
         assert not [c for c in rig.connector.calls if c[0] == "create"] and rig.teams_posts(COMMS) == []
+        assert not [r for r in caplog.records if r.levelno >= logging.ERROR]  # the reporter's to act on, no alert
+        assert not [r for r in caplog.records if "Priya" in r.getMessage()]
 
 
 # -- who may register a channel, and who may act --------------------------------------------
