@@ -258,3 +258,26 @@ async def test_the_same_ask_comms_button_confirmed_twice_on_teams_sends_one_revi
         assert [e.kind for e in rig.core.store.escalations()] == ["review"]
         assert len(rig.teams_posts(COMMS)) == 1
         assert any("already sent this to the comms team" in t for t in rig.replies_text("a:dm-1"))
+
+
+def test_app_yaml_settings_for_routes_and_teams_are_checked(tmp_path):
+    import pytest
+    import yaml
+
+    from bot.config import ConfigError, load_config
+    shipped = yaml.safe_load((ROOT / "app.yaml").read_text())
+
+    def load(**changes):
+        path = tmp_path / "app.yaml"
+        checker = {**shipped.get("checker", {}), "local_rules": str(ROOT / shipped["checker"]["local_rules"])}
+        path.write_text(yaml.safe_dump({**shipped, "checker": checker, **changes}))
+        return load_config(path)
+    config = load(escalations={"routes": {"teams": ["teams", "slack"]}},
+                  teams={"enabled": True, "register_from": [TEAM], "admins": ["29:admin"]})
+    assert config.escalation_routes == {"teams": ("teams", "slack")}
+    assert config.teams_settings == TeamsSettings(register_from=(TEAM,), admins=("29:admin",))
+    assert load().escalation_routes == {}  # by default each surface's escalations stay on it
+    with pytest.raises(ConfigError, match=r"escalations\.routes\.teams: 'pager' is not an enabled surface"):
+        load(escalations={"routes": {"teams": ["pager"]}})
+    with pytest.raises(ConfigError, match=r"teams\.admins: expected a list of ids"):
+        load(teams={"enabled": True, "admins": "29:admin"})
