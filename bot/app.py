@@ -74,7 +74,7 @@ def build_core(config: AppConfig | str | None = None, *, storage: bool = True, s
     if store is None:
         from .storage import SQLiteStore
         store = SQLiteStore(config.database)
-    escalations = EscalationService(store)
+    escalations = EscalationService(store, routes=config.escalation_routes)
     report = ReportContactFlow(store, Triage.load(config.trust), escalations, config.trust, clock=clock)
     return Core(config=config, kb=kb, ask=ask, check=check, store=store, escalations=escalations, report=report,
                 conversation=Conversation(config.trust, ask, check, report, store))

@@ -26,6 +26,20 @@ class SlackSettings:
     mode: str = "http"                # http: POST /slack/events on policybot serve; socket: Socket Mode
     comms_channel: str = ""           # channel id for comms escalations and draft reviews
     safeguarding_channel: str = ""    # channel id for safeguarding alerts (default: comms_channel)
+    # Who may acknowledge/resolve: members of the channel an escalation went to, or, when set, the
+    # members of this user group (its id, S...) for that channel's escalations.
+    comms_usergroup: str = ""
+    safeguarding_usergroup: str = ""
+
+
+@dataclass(frozen=True)
+class TeamsSettings:
+    """Who may register escalation channels and act on escalations in Teams."""
+    # Team or channel ids (channelData.team.id / channelData.channel.id, 19:...) where
+    # "@policybot register comms channel" (or safeguarding) is accepted.
+    register_from: tuple[str, ...] = ()
+    # User ids (29:... or Azure AD object ids) who may register channels anywhere and act on any escalation.
+    admins: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -38,6 +52,9 @@ class AppConfig:
     slack: SlackSettings | None = None
     teams: bool = False  # serve POST /api/messages for Microsoft Teams (credentials from the environment)
     raw: dict = field(default_factory=dict, repr=False)
+    teams_settings: TeamsSettings = field(default_factory=TeamsSettings)
+    # requester surface -> destination surfaces for escalations (default: back where they came from)
+    escalation_routes: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def _req(data: dict, key: str, where: str):
@@ -121,9 +138,48 @@ def load_config(path: str | os.PathLike | None = None) -> AppConfig:
             local_rules = path.parent / local_rules
         if not local_rules.exists():
             raise ConfigError(f"{f}: checker.local_rules: {local_rules} does not exist")
+    slack = _slack(data.get("slack"), f"{f}: slack")
+    teams_raw = data.get("teams") or {}
+    if not isinstance(teams_raw, dict):
+        raise ConfigError(f"{f}: teams must be a mapping")
+    teams = bool(teams_raw.get("enabled", False))
     return AppConfig(path=path, trust=trust, packs=tuple(packs), database=db, local_rules=local_rules,
-                     slack=_slack(data.get("slack"), f"{f}: slack"),
-                     teams=bool((data.get("teams") or {}).get("enabled", False)), raw=data)
+                     slack=slack, teams=teams, raw=data, teams_settings=_teams(teams_raw, f"{f}: teams"),
+                     escalation_routes=_routes(data.get("escalations"), f"{f}: escalations",
+                                               {"slack"} if slack else set(), teams))
+
+
+def _ids(raw, where: str) -> tuple[str, ...]:
+    if raw in (None, ""):
+        return ()
+    if not isinstance(raw, list) or not all(isinstance(i, (str, int)) for i in raw):
+        raise ConfigError(f"{where}: expected a list of ids")
+    return tuple(str(i).strip() for i in raw if str(i).strip())
+
+
+def _teams(raw: dict, where: str) -> TeamsSettings:
+    return TeamsSettings(register_from=_ids(raw.get("register_from"), f"{where}.register_from"),
+                         admins=_ids(raw.get("admins"), f"{where}.admins"))
+
+
+def _routes(raw, where: str, slack: set[str], teams: bool) -> dict[str, tuple[str, ...]]:
+    """escalations.routes: {surface: [destination surfaces]}; each destination must be enabled."""
+    if not raw:
+        return {}
+    if not isinstance(raw, dict) or not isinstance(raw.get("routes", {}), dict):
+        raise ConfigError(f"{where}: expected 'routes:' mapping each surface to a list of surfaces")
+    enabled = slack | ({"teams"} if teams else set())
+    out = {}
+    for surface, targets in (raw.get("routes") or {}).items():
+        targets = [targets] if isinstance(targets, str) else targets
+        if not isinstance(targets, list) or not targets:
+            raise ConfigError(f"{where}.routes.{surface}: expected a list of surfaces, e.g. [teams, slack]")
+        for t in targets:
+            if t not in enabled:
+                raise ConfigError(f"{where}.routes.{surface}: '{t}' is not an enabled surface "
+                                  f"(enabled: {', '.join(sorted(enabled)) or 'none'})")
+        out[str(surface)] = tuple(dict.fromkeys(str(t) for t in targets))
+    return out
 
 
 def _slack(raw, where: str) -> SlackSettings | None:
@@ -137,4 +193,6 @@ def _slack(raw, where: str) -> SlackSettings | None:
     comms = str(raw.get("comms_channel") or "")
     if not comms:
         raise ConfigError(f"{where}: missing 'comms_channel' (the channel id escalations go to)")
-    return SlackSettings(mode=mode, comms_channel=comms, safeguarding_channel=str(raw.get("safeguarding_channel") or comms))
+    return SlackSettings(mode=mode, comms_channel=comms, safeguarding_channel=str(raw.get("safeguarding_channel") or comms),
+                         comms_usergroup=str(raw.get("comms_usergroup") or ""),
+                         safeguarding_usergroup=str(raw.get("safeguarding_usergroup") or ""))

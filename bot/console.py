@@ -20,7 +20,8 @@ WHO = {"safeguarding": "the safeguarding lead", "comms": "the comms team", "foi"
 
 
 class ConsoleNotifier:
-    """Escalations in the console: shown on screen and recorded in the store (no one else to ping)."""
+    """Escalations in the console: shown on screen and recorded in the store (no one else to ping).
+    Whoever runs policybot on this machine has the database itself, so they may act on any escalation."""
 
     def __init__(self, out: TextIO):
         self.out = out
@@ -36,8 +37,11 @@ class ConsoleNotifier:
     async def update(self, esc: Escalation) -> None:
         self.out.write(f"[escalation #{esc.id} is now {esc.status}]\n")
 
-    async def tell_user(self, surface: str, user: str, text: str) -> None:
+    async def tell_user(self, user: str, text: str) -> None:
         self.out.write(f"bot> {text}\n")
+
+    async def may_act(self, esc: Escalation, actor) -> bool:
+        return True
 
 
 def run_console(core: Core, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout,
@@ -45,7 +49,7 @@ def run_console(core: Core, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdo
     """Read a line, hand it to the conversation, print the replies, until quit or end of input."""
     user = user or _whoami()
     if core.escalations:
-        core.escalations.notifier = ConsoleNotifier(stdout)
+        core.escalations.add_notifier("console", ConsoleNotifier(stdout))
     stdout.write(BANNER + "\n")
     n = 0
     while True:

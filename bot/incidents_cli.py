@@ -149,20 +149,42 @@ def cmd_purge(core, args, out: TextIO, stdin: TextIO) -> int:
 
 
 def cmd_escalations(core, args, out: TextIO) -> int:
+    from handlers.escalation import Actor
+    from handlers.store import FAILED, UNDELIVERABLE
+
     from .console import ConsoleNotifier
     if args.action == "list":
-        for e in core.store.escalations(status=args.status):
-            out.write(f"#{e.id:<5}{e.kind:<14}{e.status:<13}{e.incident_ref or '-':<15}{e.created_at[:19]}"
-                      f"  attempts {e.attempts}{'  error: ' + e.last_error if e.last_error else ''}\n")
+        rows = core.store.escalations(status=args.status)
+        if args.failed:  # out of retries first: those need someone to act
+            rows = core.store.escalations(status=UNDELIVERABLE) + core.store.escalations(status=FAILED)
+            if not rows:
+                out.write("No failed escalations.\n")
+        for e in rows:
+            out.write(f"#{e.id:<5}{e.kind:<14}{e.status:<15}{e.destination or '-':<9}{e.incident_ref or '-':<15}"
+                      f"{e.created_at[:19]}  attempts {e.attempts}{'  error: ' + e.last_error if e.last_error else ''}\n")
         return 0
-    core.escalations.notifier = ConsoleNotifier(out)
+    # The operator on this machine acts as themselves (the audit trail keeps their login), named --by.
+    core.escalations.add_notifier("cli", ConsoleNotifier(out))
+    actor = Actor("cli", _login(), name=args.by)
     move = core.escalations.acknowledge if args.action == "ack" else core.escalations.resolve
-    esc = asyncio.run(move(args.id, args.by))
+    moved = asyncio.run(move(args.id, actor))
+    esc = moved.escalation
     if esc is None:
         print(f"policybot: no escalation #{args.id}", file=sys.stderr)
         return 1
     out.write(f"Escalation #{esc.id} is {esc.status}.\n")
+    if moved.changed and esc.requester_user and esc.requester_surface not in ("console", "cli"):
+        out.write(f"This command can't reach {esc.requester_surface}: tell the person who raised it "
+                  f"({esc.requester_surface} user {esc.requester_user}) yourself.\n")
     return 0
+
+
+def _login() -> str:
+    import getpass
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name in some containers
+        return "unknown"
 
 
 def add_parsers(sub) -> None:
@@ -189,7 +211,10 @@ def add_parsers(sub) -> None:
     esc = sub.add_parser("escalations", help="escalations: list, ack, resolve")
     esub = esc.add_subparsers(dest="action", required=True)
     p = esub.add_parser("list")
-    p.add_argument("--status", choices=("pending", "sent", "failed", "acknowledged", "resolved"))
+    p.add_argument("--status", choices=("pending", "sending", "sent", "failed", "undeliverable", "acknowledged",
+                                        "resolved"))
+    p.add_argument("--failed", action="store_true",
+                   help="those that ran out of retries (undeliverable), then those failing and still retried")
     for name in ("ack", "resolve"):
         p = esub.add_parser(name)
         p.add_argument("id", type=int)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from .ask import AskHandler, help_reply
 from .check import CheckHandler
+from .escalation import idempotency_key
 from .intents import REPORT, classify
 from .replies import Reply, Text
 from .report_contact import ReportContactFlow
@@ -58,8 +59,9 @@ class Conversation:
             return self._route(msg)
 
     def handle_action(self, surface: str, user: str, action: str, value: str = "",
-                      event_id: str | None = None) -> list[Reply]:
-        """A button press. Report-flow buttons carry 'step:answer' so a stale button can't answer the wrong step."""
+                      event_id: str | None = None, source: str | None = None) -> list[Reply]:
+        """A button press. Report-flow buttons carry 'step:answer' so a stale button can't answer the wrong step.
+        `source` names the message the button was on, so pressing the same button again is recognised."""
         with self._once(surface, event_id) as first_time:
             if not first_time:
                 return []
@@ -77,7 +79,7 @@ class Conversation:
             if action == "feedback":
                 return [self._feedback(surface, user, value)]
             if action == "ask_comms":
-                return [self._ask_comms(surface, user, value)]
+                return [self._ask_comms(surface, user, value, source)]
             return [Reply("unknown_action", [Text("Sorry, that button isn't available here.")], private=True)]
 
     def _feedback(self, surface: str, user: str, value: str) -> Reply:
@@ -94,14 +96,21 @@ class Conversation:
             self.store.set_feedback_reason(feedback_id, " ".join(reason.split()))
         return Reply("feedback_thanks", [Text("Thanks, that helps us improve the answers.")], private=True)
 
-    def _ask_comms(self, surface: str, user: str, value: str) -> Reply:
+    def _ask_comms(self, surface: str, user: str, value: str, source: str | None = None) -> Reply:
         """Pass a question, or (after the user confirmed) a draft, to the comms team."""
         what, _, text = value.partition("|")
         if not (self.report and text.strip()):
             return Reply("ask_comms_unavailable", [Text(f"Please contact the {self.trust.comms.line()} directly.")],
                          private=True)
         kind, label = ("review", "Draft for review") if what == "draft" else ("comms", "Question")
-        self.report.escalations.raise_(kind, f"{label} from {surface} user {user}:\n{text}", surface=surface, user=user)
+        # Once per (escalation, action): pressing the same button again sends nothing more. The key is
+        # the message the button was on where the surface says (no trace of the draft is kept).
+        key = idempotency_key(surface, user, "ask_comms", kind, *(["on", source] if source else [text]))
+        escalations = self.report.escalations
+        if escalations.already_raised(key):
+            return Reply("ask_comms_sent", [Text("You've already sent this to the comms team. They'll get back to "
+                                                 "you, and I'll tell you when they pick it up.")], private=True)
+        escalations.raise_(kind, f"{label} from {surface} user {user}:\n{text}", surface=surface, user=user, key=key)
         return Reply("ask_comms_sent", [Text("Sent to the comms team. They'll get back to you, and I'll tell you "
                                              "when they pick it up.")], private=True)
 

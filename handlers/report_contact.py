@@ -33,6 +33,9 @@ MAX_NAME = 100
 CANCEL_WORDS = {"cancel", "stop", "quit", "abandon", "/cancel"}
 BACK_WORDS = {"back", "go back", "previous", "undo", "/back"}
 HELP_WORDS = {"help", "?", "/help"}
+# A person picked from a platform's people picker arrives as an id (Slack U..., a Teams Azure AD
+# object id or 29:...), not a name: don't show it to the user as if it were one.
+PLATFORM_ID = re.compile(r"^(?:[UW][A-Z0-9]{2,}|(?i:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})|29:\S+)$")
 
 
 class Invalid(ValueError):
@@ -258,7 +261,7 @@ class ReportContactFlow:
         self.store.save_incident(incident)
         for flag in flags:
             self.escalations.raise_(flag.escalate, self._risk_summary(incident, flag, text), incident_ref=incident.ref,
-                                    surface=incident.surface, user=incident.user_id)
+                                    surface=incident.surface, user=incident.user_id, key=f"{incident.ref}:risk:{flag.name}")
         blocks = self.triage.blocks(flags)
         line = self.triage.policy_line(flags)
         return blocks + ([line] if line else [])
@@ -320,12 +323,14 @@ class ReportContactFlow:
         self.store.save_incident(incident)
         manager = incident.fields.get("line_manager", "")
         notes = []
+        named = "your line manager" if not manager or PLATFORM_ID.match(manager) else manager
         if incident.fields.get("notify_manager") == "yes":
             self.escalations.raise_("line_manager", self.summary(incident), incident_ref=incident.ref,
-                                    surface=incident.surface, user=incident.user_id, target=manager)
-            notes.append(f"I'll send {manager} a summary.")
+                                    surface=incident.surface, user=incident.user_id, target=manager,
+                                    key=f"{incident.ref}:line_manager")
+            notes.append(f"I'll send {named} a summary.")
         else:
-            notes.append(f"Please tell {manager or 'your line manager'} about it as soon as you can.")
+            notes.append(f"Please tell {named} about it as soon as you can.")
         if incident.risk_flags:
             notes.append("The people alerted about the risk will follow up with you.")
         blocks = list(lead) + [Heading(f"Thank you. Your report is {incident.ref}."),

@@ -65,7 +65,7 @@ class FakeConnector:
 
 def activity(service_url: str, text: str = "", *, conv: str = "a:dm-1", kind: str = "personal", user: str = "29:nurse",
              name: str = "Nurse One", value: dict | None = None, reply_to: str | None = None, mention: bool = False,
-             activity_id: str | None = None) -> dict:
+             activity_id: str | None = None, channel_data: dict | None = None) -> dict:
     act = {"type": "message", "id": activity_id or f"act-{time.monotonic_ns()}", "channelId": "msteams",
            "serviceUrl": service_url, "timestamp": "2026-11-21T14:30:00Z", "locale": "en-GB",
            "from": {"id": user, "name": name, "aadObjectId": "aad-" + user},
@@ -78,4 +78,6 @@ def activity(service_url: str, text: str = "", *, conv: str = "a:dm-1", kind: st
         act["value"] = value
     if reply_to:
         act["replyToId"] = reply_to
+    if channel_data is not None:
+        act["channelData"] = channel_data
     return act

@@ -180,6 +180,8 @@ def test_loose_permissions_on_an_existing_file_are_tightened(tmp_path):
 
 
 def test_failed_delivery_is_recorded_and_retried_not_lost(core):
+    from handlers.escalation import Actor
+
     class Flaky:
         def __init__(self):
             self.calls = 0
@@ -194,11 +196,14 @@ def test_failed_delivery_is_recorded_and_retried_not_lost(core):
         async def update(self, esc):
             pass
 
-        async def tell_user(self, surface, user, text):
+        async def tell_user(self, user, text):
             self.told.append((user, text))
 
+        async def may_act(self, esc, actor):
+            return True
+
     notifier = Flaky()
-    core.escalations.notifier = notifier
+    core.escalations.add_notifier("console", notifier)
     esc = core.escalations.raise_("comms", "a media enquiry", surface="console", user="nurse1")
     asyncio.run(core.escalations.deliver_pending())
     failed = core.store.get_escalation(esc.id)
@@ -207,10 +212,12 @@ def test_failed_delivery_is_recorded_and_retried_not_lost(core):
     asyncio.run(core.escalations.deliver_pending(now=later))
     sent = core.store.get_escalation(esc.id)
     assert sent.status == "sent" and sent.attempts == 2 and sent.message_ref == "msg-1"
-    asyncio.run(core.escalations.acknowledge(esc.id, "Alex"))
-    asyncio.run(core.escalations.resolve(esc.id, "Alex"))
+    alex = Actor("console", "alex", name="Alex")
+    asyncio.run(core.escalations.acknowledge(esc.id, alex))
+    asyncio.run(core.escalations.resolve(esc.id, alex))
     done = core.store.get_escalation(esc.id)
     assert done.status == "resolved" and done.acknowledged_by == "Alex" and done.resolved_at
+    assert done.acknowledged_by_id == done.resolved_by_id == "console:alex"
     assert [u for u, _ in notifier.told] == ["nurse1", "nurse1"]
 
 

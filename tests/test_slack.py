@@ -33,6 +33,7 @@ class Rig:
 
     async def __aenter__(self):
         self.fake = await FakeSlack().start()
+        self.fake.members = {"CCOMMS": ["UCOMMS", "UALEX"], "CSAFE": ["USAFE"]}
         self.core = build_core(ROOT / "app.yaml", store=SQLiteStore(self.tmp_path / "slack.db"), clock=lambda: NOW)
         self.slack = SlackSurface(self.core, SETTINGS, token="xoxb-test", signing_secret=SIGNING_SECRET,
                                   base_url=self.fake.url + "/api/")
@@ -186,6 +187,7 @@ async def test_escalation_acknowledge_and_resolve_update_message_store_and_reque
     async with Rig(tmp_path) as rig:
         await rig.command("a journalist from the paper messaged me about the ward")
         posted = await rig.fake.wait_for("chat.postMessage", lambda p: p["channel"] == "CCOMMS")
+        await rig.slack.drain()  # the delivery records the post after Slack has accepted it: wait for that
         esc = rig.core.store.escalations()[0]
         assert esc.kind == "comms" and esc.status == "sent"
         click = lambda action: rig.interact({"type": "block_actions", "user": {"id": "UCOMMS", "username": "alex"},
@@ -210,6 +212,7 @@ async def test_ask_comms_to_review_sends_the_draft_after_confirmation(tmp_path):
         assert "Draft for review" in rig.text_of(parent) and "Ward 9" not in rig.text_of(parent)
         threaded = await rig.fake.wait_for("chat.postMessage", lambda p: p["channel"] == "CCOMMS" and p.get("thread_ts"))
         assert "Ward 9" in threaded["text"]
+        await rig.slack.drain()  # the delivery is recorded (and the draft dropped) after Slack accepts it
         assert "Ward 9" not in rig.core.store.escalations()[0].summary  # not kept once delivered
 
 

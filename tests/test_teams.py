@@ -10,7 +10,7 @@ import pytest
 from aiohttp import ClientSession, web
 
 from bot.app import build_core
-from bot.config import ConfigError
+from bot.config import ConfigError, TeamsSettings
 from bot.server import build_web_app
 from bot.storage import SQLiteStore
 from bot.teams.bot import TeamsSurface, teams_surface_from_env
@@ -22,9 +22,18 @@ from .teams_fake import FakeConnector, activity
 NOW = dt.datetime(2026, 11, 21, 14, 30, tzinfo=ZoneInfo("Europe/London"))
 
 
+COMMS = "19:comms@thread.tacv2"
+SETTINGS = TeamsSettings(register_from=(COMMS,), admins=("29:admin",))
+
+
+def shown(act: dict) -> str:
+    """What a Teams user sees of an activity: its text and the text of its cards."""
+    return "\n".join([act.get("text") or ""] + [card_text(a["content"]) for a in act.get("attachments") or []])
+
+
 class Rig:
-    def __init__(self, db, app_id: str = "", password: str = ""):
-        self.db, self.app_id, self.password = db, app_id, password
+    def __init__(self, db, app_id: str = "", password: str = "", settings: TeamsSettings = SETTINGS):
+        self.db, self.app_id, self.password, self.settings = db, app_id, password, settings
 
     async def __aenter__(self):
         self.fake = await FakeConnector().start()
@@ -37,7 +46,7 @@ class Rig:
         if getattr(self, "runner", None):
             await self.runner.cleanup()
         self.core = build_core(ROOT / "app.yaml", store=SQLiteStore(self.db), clock=lambda: NOW)
-        self.teams = TeamsSurface(self.core, app_id=self.app_id, app_password=self.password)
+        self.teams = TeamsSurface(self.core, app_id=self.app_id, app_password=self.password, settings=self.settings)
         self.runner = web.AppRunner(build_web_app(self.core, teams=self.teams))
         await self.runner.setup()
         site = web.TCPSite(self.runner, "127.0.0.1", 0)
@@ -137,9 +146,10 @@ async def test_comms_channel_registration_and_proactive_escalation_with_acknowle
                        user="29:alex", name="Alex")
         update = await rig.fake.wait_for(lambda c: c[0] == "update" and c[1] == chan)
         assert "Acknowledged by Alex" in card_text(update[2]["attachments"][0]["content"])
-        told = await rig.fake.wait_for(lambda c: c[1] == "a:dm-1" and "being looked at" in c[2].get("text", ""))
-        assert "Alex" in told[2]["text"]
-        assert rig.core.store.get_escalation(esc.id).acknowledged_by == "Alex"
+        told = await rig.fake.wait_for(lambda c: c[1] == "a:dm-1" and "being looked at" in shown(c[2]))
+        assert "Alex" in shown(told[2])
+        stored = rig.core.store.get_escalation(esc.id)
+        assert stored.acknowledged_by == "Alex" and stored.acknowledged_by_id == "teams:29:alex"
 
 
 async def test_ask_comms_asks_to_confirm_before_sending_the_draft(tmp_path):

@@ -27,6 +27,7 @@ from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetry
 from slack_sdk.web.async_client import AsyncWebClient
 
 from handlers.conversation import Incoming
+from handlers.escalation import Actor
 from handlers.intents import REPORT, classify
 from handlers.replies import Reply, Text
 
@@ -53,9 +54,12 @@ class SlackSurface:
         self.client = client
         self.app = AsyncApp(client=client, signing_secret=signing_secret,
                             request_verification_enabled=signing_secret is not None)
-        self.notifier = SlackNotifier(client, settings.comms_channel, settings.safeguarding_channel)
+        groups = {settings.safeguarding_channel: settings.safeguarding_usergroup,
+                  settings.comms_channel: settings.comms_usergroup or (
+                      settings.safeguarding_usergroup if settings.safeguarding_channel == settings.comms_channel else "")}
+        self.notifier = SlackNotifier(client, settings.comms_channel, settings.safeguarding_channel, usergroups=groups)
         if core.escalations:
-            core.escalations.notifier = self.notifier
+            core.escalations.add_notifier(SURFACE, self.notifier)
         self._tasks: set[asyncio.Task] = set()
         self.register(self.app)
 
@@ -130,9 +134,9 @@ class SlackSurface:
         await ack()
         name, user = action_name(action["action_id"]), body["user"]["id"]
         value = action.get("value", "")
+        channel = (body.get("channel") or {}).get("id") or user
         if name in ("esc_ack", "esc_resolve"):
-            move = self.core.escalations.acknowledge if name == "esc_ack" else self.core.escalations.resolve
-            await move(int(value), by=f"<@{user}>")
+            await self.on_escalation_button(name, value, body, channel)
             return
         if name == "home_check":
             await self.client.views_open(trigger_id=body["trigger_id"], view=check_draft_view())
@@ -146,16 +150,32 @@ class SlackSurface:
             replies = self.core.conversation.handle_action(SURFACE, user, name, value)
             await self.client.views_update(view_id=body["view"]["id"], view=modal.view(replies[0]))
             return
-        replies = self.core.conversation.handle_action(SURFACE, user, name, value)
+        # A replay of the same signed click carries the same action_ts: it is handled once.
+        click = action.get("action_ts") or body.get("trigger_id")
+        on = (body.get("container") or {}).get("message_ts") or (body.get("message") or {}).get("ts")
+        replies = self.core.conversation.handle_action(SURFACE, user, name, value,
+                                                       event_id=f"action:{user}:{click}" if click else None,
+                                                       source=f"{channel}:{on}" if on else None)
         reply = replies[0] if replies else None
         if reply and reply.kind == "feedback_reason" and body.get("trigger_id"):
             await self.client.views_open(trigger_id=body["trigger_id"], view=feedback_view(reply.data["feedback_id"]))
             return
         if reply:
-            channel = (body.get("channel") or {}).get("id") or user
             thread = (body.get("message") or {}).get("thread_ts") or (body.get("message") or {}).get("ts")
             await self.ephemeral(channel, user, reply, thread_ts=thread)
         self.deliver_escalations()
+
+    async def on_escalation_button(self, name: str, value: str, body: dict, channel: str) -> None:
+        """Acknowledge / Resolve: only the team the escalation went to may; the name is only for display."""
+        if not self.core.escalations or not value.isdigit():
+            return
+        person = body["user"]
+        actor = Actor(SURFACE, person["id"], name=str(person.get("name") or person.get("username") or person["id"]),
+                      where=channel)
+        move = self.core.escalations.acknowledge if name == "esc_ack" else self.core.escalations.resolve
+        moved = await move(int(value), actor)
+        if moved.refused:  # nothing changed; only the person who clicked sees why
+            await self.ephemeral(channel, person["id"], Reply("escalation_refused", [Text(moved.refused)], private=True))
 
     # -- modal submissions ------------------------------------------------------
 

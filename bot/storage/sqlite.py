@@ -13,12 +13,15 @@ import json
 import os
 import sqlite3
 import threading
+import uuid
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Sequence
 
 import sqlite_utils
 
-from handlers.store import IN_PROGRESS, PENDING, Answer, Escalation, Incident, utcnow
+from handlers.store import (ACKNOWLEDGED, CLAIMABLE, FAILED, IN_PROGRESS, PENDING, RESOLVED, SENDING, SENT,
+                            UNDELIVERABLE, Answer, Escalation, Incident, utcnow)
 
 BUSY_TIMEOUT_MS = 10_000
 EVENT_RETENTION = dt.timedelta(days=14)
@@ -99,8 +102,31 @@ MIGRATIONS: list[str] = [
         updated_at TEXT NOT NULL
     );
     """,
+    # 5: escalations as an outbox: one destination per row, claims with a lease, a uid each post
+    # carries, an idempotency key, and who acted by platform id (the name is only for display)
+    """
+    ALTER TABLE escalations ADD COLUMN destination TEXT NOT NULL DEFAULT '';
+    ALTER TABLE escalations ADD COLUMN group_id INTEGER;
+    ALTER TABLE escalations ADD COLUMN uid TEXT NOT NULL DEFAULT '';
+    ALTER TABLE escalations ADD COLUMN dedupe_key TEXT;
+    ALTER TABLE escalations ADD COLUMN claimed_by TEXT NOT NULL DEFAULT '';
+    ALTER TABLE escalations ADD COLUMN lease_until TEXT;
+    ALTER TABLE escalations ADD COLUMN next_attempt_at TEXT;
+    ALTER TABLE escalations ADD COLUMN acknowledged_by_id TEXT NOT NULL DEFAULT '';
+    ALTER TABLE escalations ADD COLUMN resolved_by_id TEXT NOT NULL DEFAULT '';
+    UPDATE escalations SET destination = requester_surface, uid = lower(hex(randomblob(16)));
+    CREATE UNIQUE INDEX escalations_by_dedupe_key ON escalations (dedupe_key);
+    CREATE INDEX escalations_due ON escalations (destination, status);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def _iso(when: dt.datetime) -> str:
+    """Times are stored as UTC ISO strings to the second, so they compare correctly as text."""
+    if when.tzinfo is None:
+        raise ValueError("times given to the store must carry a time zone")
+    return when.astimezone(dt.timezone.utc).replace(microsecond=0).isoformat()
 
 
 def _private_file(path: Path) -> None:
@@ -303,16 +329,25 @@ class SQLiteStore:
             with self.transaction():
                 self.db.execute(f"DELETE FROM bot_state WHERE key IN ({','.join('?' * len(keys))})", list(keys))
 
-    # -- escalations -------------------------------------------------------
+    # -- escalations (the outbox: see handlers/store.py for the contract) ---------
 
     def add_escalation(self, kind: str, summary: str, *, incident_ref: str | None = None,
-                       requester_surface: str = "", requester_user: str = "", target: str = "") -> Escalation:
+                       requester_surface: str = "", requester_user: str = "", target: str = "",
+                       destination: str = "", group_id: int | None = None,
+                       dedupe_key: str | None = None) -> Escalation:
         row = {"kind": kind, "summary": summary, "status": PENDING, "created_at": utcnow().isoformat(),
                "incident_ref": incident_ref, "requester_surface": requester_surface,
-               "requester_user": requester_user, "target": target}
+               "requester_user": requester_user, "target": target,
+               "destination": destination or requester_surface, "group_id": group_id,
+               "uid": uuid.uuid4().hex, "dedupe_key": dedupe_key}
+        names = ", ".join(row)
         with self.transaction():
-            esc_id = self.db["escalations"].insert(row).last_pk
-        return self.get_escalation(esc_id)
+            cur = self.db.execute(f"INSERT INTO escalations ({names}) VALUES ({', '.join('?' * len(row))}) "
+                                  "ON CONFLICT (dedupe_key) DO NOTHING RETURNING id", list(row.values()))
+            found = cur.fetchone()
+            if found is None:  # the same (escalation, action) was raised before: that row stands
+                found = self.db.execute("SELECT id FROM escalations WHERE dedupe_key = ?", [dedupe_key]).fetchone()
+        return self.get_escalation(found[0])
 
     def get_escalation(self, esc_id: int) -> Escalation | None:
         rows = list(self.db.query("SELECT * FROM escalations WHERE id = ?", [int(esc_id)]))
@@ -324,9 +359,80 @@ class SQLiteStore:
         with self.transaction():
             self.db["escalations"].update(esc.id, data)
 
-    def escalations(self, status: str | None = None, incident_ref: str | None = None) -> list[Escalation]:
-        rows = self._select("escalations", {"status = ?": status, "incident_ref = ?": incident_ref}, "id")
+    def escalations(self, status: str | None = None, incident_ref: str | None = None,
+                    dedupe_key: str | None = None, group: int | None = None) -> list[Escalation]:
+        rows = self._select("escalations", {"status = ?": status, "incident_ref = ?": incident_ref,
+                                            "dedupe_key = ?": dedupe_key,
+                                            "(id = ? OR group_id = ?)": None if group is None else (group, group)},
+                            "id")
         return [Escalation(**r) for r in rows]
+
+    def claim_escalations(self, claimant: str, destinations: Sequence[str], *, now: dt.datetime,
+                          lease: dt.timedelta, max_attempts: int, limit: int = 1) -> list[Escalation]:
+        if not destinations:
+            return []
+        at = _iso(now)
+        marks = ",".join("?" * len(destinations))
+        with self.transaction():  # BEGIN IMMEDIATE: the write lock is taken before anything is read
+            rows = self.db.execute(
+                "UPDATE escalations SET status = ?, claimed_by = ?, lease_until = ?, attempts = attempts + 1 "
+                "WHERE id IN (SELECT id FROM escalations "
+                f"             WHERE destination IN ({marks}) "
+                "                AND ((status IN (?, ?) AND attempts < ? "
+                "                      AND (next_attempt_at IS NULL OR next_attempt_at <= ?)) "
+                "                     OR (status = ? AND lease_until <= ?)) "
+                "              ORDER BY id LIMIT ?) RETURNING *",
+                [SENDING, claimant, _iso(now + lease), *destinations, *CLAIMABLE, int(max_attempts), at,
+                 SENDING, at, int(limit)])
+            names = [d[0] for d in rows.description]
+            claimed = [Escalation(**dict(zip(names, r))) for r in rows.fetchall()]
+        return sorted(claimed, key=lambda e: e.id)
+
+    def finish_escalation(self, esc_id: int, claimant: str, *, message_ref: str, now: dt.datetime,
+                          summary: str | None = None) -> bool:
+        extra, params = ("", []) if summary is None else (", summary = ?", [summary])
+        with self.transaction():
+            return self.db.execute(
+                "UPDATE escalations SET status = CASE status WHEN ? THEN ? ELSE status END, message_ref = ?, "
+                "sent_at = ?, last_error = '', claimed_by = '', lease_until = NULL, next_attempt_at = NULL"
+                f"{extra} WHERE id = ? AND claimed_by = ?",
+                [SENDING, SENT, message_ref, _iso(now), *params, int(esc_id), claimant]).rowcount == 1
+
+    def fail_escalation(self, esc_id: int, claimant: str, *, error: str, now: dt.datetime,
+                        retry_at: dt.datetime | None) -> bool:
+        with self.transaction():
+            return self.db.execute(
+                "UPDATE escalations SET status = ?, last_error = ?, next_attempt_at = ?, claimed_by = '', "
+                "lease_until = NULL WHERE id = ? AND claimed_by = ? AND status = ?",
+                [UNDELIVERABLE if retry_at is None else FAILED, error[:500], None if retry_at is None else _iso(retry_at),
+                 int(esc_id), claimant, SENDING]).rowcount == 1
+
+    def move_escalation(self, esc_id: int, status: str, *, actor_id: str, actor_name: str,
+                        now: dt.datetime) -> list[Escalation]:
+        at = _iso(now)
+        with self.transaction():
+            row = self.db.execute("SELECT coalesce(group_id, id) FROM escalations WHERE id = ?", [int(esc_id)]).fetchone()
+            if row is None:
+                return []
+            group = row[0]
+            if status == ACKNOWLEDGED:
+                cur = self.db.execute(
+                    "UPDATE escalations SET status = ?, acknowledged_at = ?, acknowledged_by = ?, acknowledged_by_id = ? "
+                    "WHERE (id = ? OR group_id = ?) AND status NOT IN (?, ?) RETURNING *",
+                    [ACKNOWLEDGED, at, actor_name, actor_id, group, group, ACKNOWLEDGED, RESOLVED])
+            elif status == RESOLVED:
+                cur = self.db.execute(
+                    "UPDATE escalations SET status = ?, resolved_at = ?, resolved_by = ?, resolved_by_id = ?, "
+                    "acknowledged_at = coalesce(acknowledged_at, ?), "
+                    "acknowledged_by = CASE WHEN acknowledged_by_id = '' THEN ? ELSE acknowledged_by END, "
+                    "acknowledged_by_id = CASE WHEN acknowledged_by_id = '' THEN ? ELSE acknowledged_by_id END "
+                    "WHERE (id = ? OR group_id = ?) AND status != ? RETURNING *",
+                    [RESOLVED, at, actor_name, actor_id, at, actor_name, actor_id, group, group, RESOLVED])
+            else:
+                raise ValueError(f"an escalation can only be moved to {ACKNOWLEDGED} or {RESOLVED}, not {status!r}")
+            names = [d[0] for d in cur.description]
+            moved = [Escalation(**dict(zip(names, r))) for r in cur.fetchall()]
+        return sorted(moved, key=lambda e: e.id)
 
     def _select(self, table: str, conditions: dict[str, object], order: str, limit: int | None = None):
         """Rows of `table` matching every condition whose value is not None."""
@@ -334,4 +440,5 @@ class SQLiteStore:
         sql = f"SELECT * FROM {table}" + (" WHERE " + " AND ".join(used) if used else "") + f" ORDER BY {order}"
         if limit:
             sql += f" LIMIT {int(limit)}"
-        return self.db.query(sql, list(used.values()))
+        params = [p for v in used.values() for p in (v if isinstance(v, tuple) else (v,))]
+        return self.db.query(sql, params)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import re
 from types import SimpleNamespace
 
 from botbuilder.core import ActivityHandler, MessageFactory, TurnContext
@@ -20,11 +21,12 @@ from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFramewo
 from botbuilder.schema import Activity, ActivityTypes, Attachment, ChannelAccount, ConversationParameters
 
 from handlers.conversation import Incoming
+from handlers.escalation import Actor, Undeliverable
 from handlers.intents import REPORT
 from handlers.replies import Reply, Text
 from handlers.store import Escalation
 
-from .cards import card, confirm_card, escalation_card, to_card
+from .cards import confirm_card, escalation_card, text_card, to_card
 from .storage import SQLiteBotStorage
 
 log = logging.getLogger("policybot.teams")
@@ -32,6 +34,8 @@ SURFACE = "teams"
 CARD = "application/vnd.microsoft.card.adaptive"
 COMMS_KEY, SAFEGUARDING_KEY = "ref:comms", "ref:safeguarding"
 REGISTER = ("register comms channel", "register safeguarding channel")
+# A Teams user as the people picker gives them (an Azure AD object id) or as the connector does (29:...).
+TEAMS_USER = re.compile(r"^(?:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|29:[\w\-.:]+)$")
 
 
 def _attach(card_json: dict) -> Attachment:
@@ -39,27 +43,64 @@ def _attach(card_json: dict) -> Attachment:
 
 
 class TeamsNotifier:
-    """Escalations as cards in the registered channel; news to the requester in their 1:1 chat."""
+    """Escalations as cards in the registered channel, summaries for a line manager in a 1:1 chat with
+    them, news for the requester in their own 1:1 chat. Every post carries the row's uid in its
+    channelData. (The Bot Framework connector can't read a conversation's history, so unlike Slack a
+    retry after a crash can't look for an earlier post: a re-sent card says so.)"""
 
     def __init__(self, surface: "TeamsSurface"):
         self.surface = surface
 
+    @staticmethod
+    def key_for(esc: Escalation) -> str:
+        return SAFEGUARDING_KEY if esc.kind == "safeguarding" else COMMS_KEY
+
     async def send(self, esc: Escalation) -> str:
-        key = SAFEGUARDING_KEY if esc.kind == "safeguarding" else COMMS_KEY
-        ref = await self.surface.reference(key) or await self.surface.reference(COMMS_KEY)
+        if esc.kind == "line_manager":
+            return await self.send_to_manager(esc)
+        key = self.key_for(esc)
+        ref = await self.surface.reference(key)
+        if ref is None and key != COMMS_KEY:
+            key, ref = COMMS_KEY, await self.surface.reference(COMMS_KEY)
         if ref is None:
             raise LookupError("no comms channel registered yet: type '@policybot register comms channel' there")
         sent = {}
 
         async def post(ctx: TurnContext):
-            resp = await ctx.send_activity(MessageFactory.attachment(_attach(escalation_card(esc))))
+            resp = await ctx.send_activity(self._activity(esc, escalation_card(esc, resent=esc.attempts > 1)))
             sent["id"] = resp.id if resp else ""
         await self.surface.continue_conversation(ref, post)
         return f"{key}|{sent.get('id', '')}"
 
+    async def send_to_manager(self, esc: Escalation) -> str:
+        """The line manager picked with the people picker (an Azure AD object id) gets the summary 1:1."""
+        if not TEAMS_USER.match(esc.target or ""):
+            raise Undeliverable("the line manager was typed as a name, not picked from the directory")
+        ref = await self.surface.reference(f"ref:user:{esc.requester_user}")
+        if ref is None:
+            raise LookupError("no conversation with the requester to reach their tenant from")
+        params = ConversationParameters(is_group=False, bot=ref.bot, members=[ChannelAccount(id=esc.target)],
+                                        tenant_id=(ref.conversation.tenant_id or None),
+                                        channel_data={"tenant": {"id": ref.conversation.tenant_id}})
+        sent = {}
+
+        async def deliver(ctx: TurnContext):
+            resp = await ctx.send_activity(self._activity(esc, escalation_card(esc, resent=esc.attempts > 1)))
+            sent["conversation"] = ctx.activity.conversation.id if ctx.activity.conversation else ""
+            sent["id"] = resp.id if resp else ""
+        await self.surface.adapter.create_conversation(self.surface.app_id or None, deliver, params,
+                                                       ref.channel_id or "msteams", ref.service_url)
+        return f"dm:{sent.get('conversation', '')}|{sent.get('id', '')}"
+
+    @staticmethod
+    def _activity(esc: Escalation, card_json: dict) -> Activity:
+        activity = MessageFactory.attachment(_attach(card_json))
+        activity.channel_data = {"policybotEscalation": {"uid": esc.uid, "id": esc.id}}
+        return activity
+
     async def update(self, esc: Escalation) -> None:
         key, _, activity_id = (esc.message_ref or "").partition("|")
-        ref = await self.surface.reference(key) if activity_id else None
+        ref = await self.surface.reference(key) if activity_id and key.startswith("ref:") else None
         if ref is None:
             return
 
@@ -68,12 +109,23 @@ class TeamsNotifier:
                                                attachments=[_attach(escalation_card(esc))]))
         await self.surface.continue_conversation(ref, replace)
 
-    async def tell_user(self, surface: str, user: str, text: str) -> None:
-        ref = await self.surface.reference(f"ref:user:{user}") if surface == SURFACE else None
+    async def tell_user(self, user: str, text: str) -> None:
+        ref = await self.surface.reference(f"ref:user:{user}")
         if ref is not None:
-            async def say(ctx: TurnContext):
-                await ctx.send_activity(MessageFactory.text(text))
+            async def say(ctx: TurnContext):  # a card: its text is escaped, so a name can't become a link
+                await ctx.send_activity(MessageFactory.attachment(_attach(text_card(text))))
             await self.surface.continue_conversation(ref, say)
+
+    async def may_act(self, esc: Escalation, actor: Actor) -> bool:
+        """An admin from app.yaml, or someone clicking in the channel the escalation was posted to."""
+        if actor.surface != SURFACE or esc.destination != SURFACE or esc.kind == "line_manager":
+            return False
+        if self.surface.is_admin(actor.id, *actor.other_ids):
+            return True
+        key = (esc.message_ref or "").partition("|")[0] or self.key_for(esc)
+        ref = await self.surface.reference(key) if key.startswith("ref:") else None
+        return bool(ref and ref.conversation and actor.where and
+                    actor.where.split(";messageid=")[0] == ref.conversation.id)
 
 
 class PolicyTeamsBot(ActivityHandler):
@@ -86,9 +138,11 @@ class PolicyTeamsBot(ActivityHandler):
 
 class TeamsSurface:
     def __init__(self, core, app_id: str = "", app_password: str = "", app_type: str = "MultiTenant",
-                 tenant_id: str = ""):
+                 tenant_id: str = "", settings=None):
+        from bot.config import TeamsSettings
         self.core = core
         self.app_id = app_id
+        self.settings = settings or getattr(core.config, "teams_settings", None) or TeamsSettings()
         config = SimpleNamespace(APP_ID=app_id or None, APP_PASSWORD=app_password or None,
                                  APP_TYPE=app_type or "MultiTenant", APP_TENANTID=tenant_id or None)
         self.adapter = CloudAdapter(ConfigurationBotFrameworkAuthentication(config))
@@ -97,8 +151,8 @@ class TeamsSurface:
         self._remembered: dict[str, dict] = {}  # references this process has already stored
         self.bot = PolicyTeamsBot(self)
         self.notifier = TeamsNotifier(self)
-        if core.escalations and core.escalations.notifier is None:
-            core.escalations.notifier = self.notifier
+        if core.escalations:
+            core.escalations.add_notifier(SURFACE, self.notifier)
 
     async def on_turn_error(self, context: TurnContext, error: Exception) -> None:
         log.error("turn failed: %s", type(error).__name__)  # never the message text
@@ -129,6 +183,9 @@ class TeamsSurface:
     async def continue_conversation(self, ref, logic) -> None:
         await self.adapter.continue_conversation(ref, logic, self.app_id or None)
 
+    def is_admin(self, *user_ids: str) -> bool:
+        return any(u and u in self.settings.admins for u in user_ids)
+
     # -- incoming -------------------------------------------------------------------
 
     async def on_message(self, ctx: TurnContext) -> None:
@@ -156,10 +213,7 @@ class TeamsSurface:
             text = (act.text or "").strip()
         lowered = " ".join(text.lower().split())
         if in_channel and lowered in REGISTER:
-            key = COMMS_KEY if lowered.startswith("register comms") else SAFEGUARDING_KEY
-            await self.remember(key, act)
-            await ctx.send_activity(MessageFactory.text(
-                f"Done: {'escalations for the comms team' if key == COMMS_KEY else 'safeguarding alerts'} will come to this channel."))
+            await self.register_channel(ctx, COMMS_KEY if lowered.startswith("register comms") else SAFEGUARDING_KEY)
             return
         if in_channel and REPORT.match(text):
             await self.send(ctx, Reply("report_here", [Text("Reports are private: message me directly and type 'report contact'.")]))
@@ -172,20 +226,50 @@ class TeamsSurface:
             else:
                 await self.send(ctx, reply)
 
+    async def register_channel(self, ctx: TurnContext, key: str) -> None:
+        """Where escalations go is decided in app.yaml: only its teams/channels, or its admins, may register."""
+        act = ctx.activity
+        data = act.channel_data if isinstance(act.channel_data, dict) else {}
+        team = str((data.get("team") or {}).get("id") or "")
+        channel = str((data.get("channel") or {}).get("id") or act.conversation.id.split(";messageid=")[0])
+        what = "escalations for the comms team" if key == COMMS_KEY else "safeguarding alerts"
+        allowed = set(self.settings.register_from)
+        if not ((team and team in allowed) or channel in allowed
+                or self.is_admin(act.from_property.id, act.from_property.aad_object_id or "")):
+            log.warning("refused to register a %s channel from a team not in app.yaml", key.removeprefix("ref:"))
+            await ctx.send_activity(MessageFactory.text(
+                f"I can't send {what} here: only the teams and channels listed under teams.register_from in "
+                f"policybot's app.yaml (or an admin listed under teams.admins) can register. To allow this channel, "
+                f"ask whoever runs policybot to add its id: channel {channel}" + (f", team {team}" if team else "") + "."))
+            return
+        await self.remember(key, act)
+        await ctx.send_activity(MessageFactory.text(f"Done: {what} will come to this channel."))
+
     async def on_card_action(self, ctx: TurnContext, data: dict, user: str, in_channel: bool) -> None:
         action, value = str(data.get("action", "")), str(data.get("value", ""))
         if action == "dismiss":
             return
         if data.get("confirm") and not data.get("confirmed"):
-            await ctx.send_activity(MessageFactory.attachment(_attach(confirm_card(data["confirm"], data))))
+            # "Yes" on the confirmation remembers which card the button was on (the same button twice is one request)
+            asked = {**data, "source": ctx.activity.reply_to_id or ""}
+            await ctx.send_activity(MessageFactory.attachment(_attach(confirm_card(data["confirm"], asked))))
             return
         if action in ("esc_ack", "esc_resolve"):
+            if not (self.core.escalations and value.isdigit()):
+                return
+            person = ctx.activity.from_property
+            actor = Actor(SURFACE, user, name=person.name or user, where=ctx.activity.conversation.id,
+                          other_ids=(person.aad_object_id,) if person.aad_object_id else ())
             move = self.core.escalations.acknowledge if action == "esc_ack" else self.core.escalations.resolve
-            await move(int(value), by=ctx.activity.from_property.name or user)
+            moved = await move(int(value), actor)
+            if moved.refused:
+                await ctx.send_activity(MessageFactory.attachment(_attach(text_card(moved.refused))))
             return
         if action == "report_submit":
             action, value = "report_answer", f"{data.get('step', '')}:{data.get('answer', '')}"
-        replies = self.core.conversation.handle_action(SURFACE, user, action, value, event_id=ctx.activity.id)
+        source = str(data.get("source") or ctx.activity.reply_to_id or "") or None
+        replies = self.core.conversation.handle_action(SURFACE, user, action, value, event_id=ctx.activity.id,
+                                                       source=f"{ctx.activity.conversation.id}:{source}" if source else None)
         for reply in replies:
             if reply.kind.startswith("report_") and ctx.activity.reply_to_id:
                 # The flow's card is updated in place; risk information also arrives as its own message.
@@ -236,4 +320,5 @@ def teams_surface_from_env(core, env, host: str) -> TeamsSurface:
     if app_id and not env.get("MicrosoftAppPassword", "").strip():
         raise ConfigError("MicrosoftAppPassword is not set (MicrosoftAppId is): export both")
     return TeamsSurface(core, app_id=app_id, app_password=env.get("MicrosoftAppPassword", ""),
-                        app_type=env.get("MicrosoftAppType", "MultiTenant"), tenant_id=env.get("MicrosoftAppTenantId", ""))
+                        app_type=env.get("MicrosoftAppType", "MultiTenant"), tenant_id=env.get("MicrosoftAppTenantId", ""),
+                        settings=core.config.teams_settings)

@@ -32,6 +32,11 @@ def card(body: list[dict], actions: list[dict] | None = None) -> dict:
     return out
 
 
+def text_card(text: str) -> dict:
+    """A card with one line of plain text (escaped): news for a requester, a refusal."""
+    return card([_text(text)])
+
+
 def submit(title: str, data: dict, style: str = "") -> dict:
     action = {"type": "Action.Submit", "title": title[:80], "data": data}
     if style in ("primary", "danger"):
@@ -98,6 +103,12 @@ def report_card(reply: Reply) -> dict:
         choices = data["choices"] or [{"value": "yes", "label": "Yes"}, {"value": "no", "label": "No"}]
         field = {"type": "Input.ChoiceSet", "id": "answer", "style": "expanded", "label": label,
                  "choices": [{"title": c["label"], "value": c["value"]} for c in choices]}
+    elif data["kind"] == "person":
+        # Teams' people picker: search the organisation's directory; the answer is the person's
+        # Azure AD object id, so the summary can be sent to them 1:1.
+        field = {"type": "Input.ChoiceSet", "id": "answer", "label": label, "isRequired": True,
+                 "placeholder": "Search for your line manager", "choices": [],
+                 "choices.data": {"type": "Data.Query", "dataset": "graph.microsoft.com/users"}}
     else:
         field = {"type": "Input.Text", "id": "answer", "label": label, "isMultiline": data["kind"] == "text",
                  "maxLength": 3000}
@@ -114,13 +125,21 @@ TITLES = {"safeguarding": "Safeguarding alert", "comms": "For the comms team", "
           "review": "Draft for review", "line_manager": "Report from your team"}
 
 
-def escalation_card(esc: Escalation) -> dict:
+def escalation_card(esc: Escalation, resent: bool = False) -> dict:
+    """Names (who acknowledged or resolved) are display text: escaped like any user text. A summary
+    for a line manager is for them to read: it has no Acknowledge / Resolve."""
     state = {ACKNOWLEDGED: f"Acknowledged by {esc.acknowledged_by}",
              RESOLVED: f"Resolved by {esc.resolved_by}"}.get(esc.status, "Waiting for someone to pick this up")
     title = TITLES.get(esc.kind, esc.kind) + (f" (report {esc.incident_ref})" if esc.incident_ref else "")
     body = [_text(title, weight="Bolder", size="Medium",
-                  color="attention" if esc.kind == "safeguarding" else "default"),
-            _text(esc.summary), _text(f"#{esc.id} · {state}", isSubtle=True, size="Small")]
+                  color="attention" if esc.kind == "safeguarding" else "default"), _text(esc.summary)]
+    if esc.kind == "line_manager":
+        body.append(_text(f"#{esc.id} · sent to you as their line manager by policybot", isSubtle=True, size="Small"))
+        return card(body)
+    body.append(_text(f"#{esc.id} · {state}", isSubtle=True, size="Small"))
+    if resent:
+        body.append(_text(f"Sent again after an interruption: if #{esc.id} is already in this channel, this is the same one.",
+                          isSubtle=True, size="Small"))
     actions = []
     if esc.status != RESOLVED:
         if esc.status != ACKNOWLEDGED:
