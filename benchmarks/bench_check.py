@@ -1,7 +1,9 @@
 """Benchmark `policybot check`: drafts/s on one core, median and p95 per draft, cold start, peak memory.
 
-Run: .venv/bin/python benchmarks/bench_check.py [--rounds 50]
-Uses ../shared/eval/drafts.jsonl when present, plus the held-out drafts in tests/data.
+Run: .venv/bin/python benchmarks/bench_check.py [--rounds 20]
+Uses ../shared/eval/drafts.jsonl when present, plus the held-out drafts in tests/data, and the adversarial
+drafts of benchmarks/adversarial.py at 10,000 and 40,000 characters (repeated triggers, digit and
+punctuation runs, homoglyphs, zero-width splits).
 Not a test: it measures, it asserts nothing.
 """
 from __future__ import annotations
@@ -31,7 +33,7 @@ def drafts() -> list[tuple[str, str]]:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--rounds", type=int, default=50)
+    ap.add_argument("--rounds", type=int, default=20)
     ap.add_argument("--cold-runs", type=int, default=5)
     args = ap.parse_args()
     if hasattr(os, "sched_setaffinity"):
@@ -60,7 +62,17 @@ def main() -> None:
         subprocess.run([str(exe), "check", "--account", "personal", "the lad in bay 3 thinks he's the king"],
                        check=True, capture_output=True, cwd=ROOT)
         starts.append(time.perf_counter() - s)
+    from benchmarks.adversarial import adversarial
+    worst = {}
+    for size in (10_000, 40_000):
+        for name, text in adversarial(size).items():
+            s = time.perf_counter()
+            checker.check(text, "personal")
+            worst[f"{name}@{size // 1000}k"] = round((time.perf_counter() - s) * 1000, 1)
     print(json.dumps({
+        "semantic_tier": checker.semantic is not None,
+        "adversarial_ms": worst,
+        "adversarial_max_ms": max(worst.values()),
         "drafts": len(items), "rounds": args.rounds, "load_s": round(load, 3),
         "drafts_per_s_one_core": round(len(per) / total, 1),
         "median_ms": round(statistics.median(per) * 1000, 3),

@@ -14,6 +14,7 @@ from handlers.triage import Triage
 from handlers.trust import TrustProfile
 from knowledge import KnowledgeBase
 from knowledge.checker import Checker, load_ruleset
+from knowledge.checker.semantic import shared_semantic_tier
 
 from .config import AppConfig, load_config
 
@@ -40,8 +41,25 @@ def trust_terms(trust: TrustProfile) -> dict[str, list[str]]:
 
 
 def build_checker(config: AppConfig) -> Checker:
+    """Rules plus the semantic tier (`checker.semantic: false` in app.yaml turns the tier off)."""
     ruleset = load_ruleset(config.local_rules, extra_terms=trust_terms(config.trust))
-    return Checker(ruleset, disclaimer=config.trust.disclaimer, helpline=helpline_line(config.trust))
+    settings = config.raw.get("checker") or {}
+    semantic = shared_semantic_tier() if settings.get("semantic", True) else None
+    return Checker(ruleset, disclaimer=config.trust.disclaimer, helpline=helpline_line(config.trust), semantic=semantic)
+
+
+@dataclass
+class Asker:
+    """Just what `policybot ask` needs: the knowledge base and the answering handler."""
+    config: AppConfig
+    kb: KnowledgeBase
+    ask: AskHandler
+
+
+def build_asker(config: AppConfig | str | None = None) -> Asker:
+    config = config if isinstance(config, AppConfig) else load_config(config)
+    kb = KnowledgeBase.load(config.packs)
+    return Asker(config=config, kb=kb, ask=AskHandler(kb, config.trust))
 
 
 def build_core(config: AppConfig | str | None = None, *, storage: bool = True, store: Store | None = None,

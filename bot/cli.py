@@ -46,12 +46,16 @@ def jsonl(stdin: TextIO, stdout: TextIO, field: str, run) -> int:
 
 
 def cmd_ask(args, stdin: TextIO, stdout: TextIO) -> int:
-    core = _core(args)
+    from .app import build_asker
+    core = build_asker(args.config)  # questions need no checker and no database: start fast
     if args.jsonl:
         return jsonl(stdin, stdout, "question", lambda item: core.ask.answer(item["question"]).data)
     question = " ".join(args.question) if args.question else ""
     if question == "-":
         question = stdin.read()
+    if args.explain:
+        stdout.write(explain_search(core, question))
+        return 0
     reply = core.ask.answer(question)
     if args.json:
         _emit({"kind": reply.kind, **reply.data}, stdout)
@@ -59,6 +63,27 @@ def cmd_ask(args, stdin: TextIO, stdout: TextIO) -> int:
         from handlers.replies import render_text
         stdout.write(render_text(reply) + "\n")
     return 0
+
+
+def explain_search(core, question: str) -> str:
+    """Why an answer was chosen: each retriever's top candidates with their scores, then the fused order."""
+    result = core.ask.search(question)
+    clauses = core.kb.index.clauses
+    lines = [f"FTS5 (keywords): {'found' if result.lexical_found else 'not found'} on its own"]
+    for h in result.lexical[:8]:
+        lines.append(f"  {h.lexical:7.2f}  coverage {h.coverage:.2f}  {h.citation:<34} {h.clause.title}")
+    if not result.lexical:
+        lines.append("  (no clause shares a word with the question)")
+    lines.append("Dense (meaning): best cosine of each clause's index texts")
+    for d in result.dense[:8]:
+        c = clauses[d.row]
+        lines.append(f"  {d.score:7.3f}  {c.citation:<34} via: {d.via[:70]}")
+    if core.kb.index.dense is None:
+        lines.append("  (dense retrieval is off)")
+    lines.append(f"Fused: {'FOUND' if result.found else 'NOT FOUND (the bot says it could not find this)'}")
+    for h in result.hits:
+        lines.append(f"  {h.score:7.3f}  {h.citation:<34} {h.clause.title}")
+    return "\n".join(lines) + "\n"
 
 
 def marked(text: str, findings) -> str:
@@ -96,6 +121,19 @@ def cmd_check(args, stdin: TextIO, stdout: TextIO) -> int:
         stdout.write("Your draft, with the words that need attention marked >>like this<<:\n\n")
         stdout.write("  " + marked(checked, result.findings).replace("\n", "\n  ") + "\n\n")
     stdout.write(render_text(core.check.render(result)) + "\n")
+    return 0
+
+
+def cmd_index(args, stdin: TextIO, stdout: TextIO) -> int:
+    """Re-embed the packs' index texts into knowledge/embedding/clause_vectors.npz (after editing a pack)."""
+    from knowledge import KnowledgeBase
+    from knowledge.dense import CACHE_FILE
+    from .config import load_config
+
+    config = load_config(args.config)
+    kb = KnowledgeBase.load(config.packs)
+    kb.index.dense.save_cache()
+    stdout.write(f"Wrote {len(kb.index.dense.texts)} index vectors for {len(kb.index.clauses)} clauses to {CACHE_FILE}\n")
     return 0
 
 
@@ -159,6 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
     mode = a.add_mutually_exclusive_group()
     mode.add_argument("--json", action="store_true", help="print the answer as one JSON object")
     mode.add_argument("--jsonl", action="store_true", help="read JSON Lines {id, question} on stdin, write one line each")
+    mode.add_argument("--explain", action="store_true",
+                      help="show each retriever's top candidates and scores, and why the answer was chosen")
     a.set_defaults(func=cmd_ask)
 
     k = sub.add_parser("check", help="check a draft post against the policy's rules")
@@ -170,6 +210,9 @@ def build_parser() -> argparse.ArgumentParser:
     kmode.add_argument("--jsonl", action="store_true",
                        help="read JSON Lines {id, text, account} on stdin, write one line each")
     k.set_defaults(func=cmd_check)
+
+    x = sub.add_parser("index", help="refresh the search index's cached vectors after editing a policy pack")
+    x.set_defaults(func=cmd_index)
 
     c = sub.add_parser("chat", help="talk to the bot in this terminal (no Slack or Teams needed)")
     c.set_defaults(func=cmd_chat)

@@ -45,6 +45,9 @@ class AskHandler:
         best, related = result.hits[0], result.hits[1:]
         lead = best.clause.summary or f"The {self.kb.pack(best.clause.source).short_name} covers this."
         blocks = [Text(lead), Quote(best.clause.text, self.label(best))]
+        partner = self.partner_note(best.clause.source)
+        if partner:
+            blocks.append(Notice(partner))
         if related:
             blocks.append(Heading("Related sections"))
             blocks.append(Bullets(tuple(f"{self.label(h)}: {h.clause.summary}".rstrip(": ") for h in related)))
@@ -54,8 +57,19 @@ class AskHandler:
         blocks.append(Actions((Button("Helpful", "feedback", f"up|{cite}"), Button("Not helpful", "feedback", f"down|{cite}"),
                                Button("Ask a person", "ask_comms", "question|" + question[:MAX_BUTTON_TEXT]))))
         data = {"found": True, "lead": lead, "answers": [self.cite(h) for h in result.hits],
-                "contact": self.trust.comms.line(), "notes": notes}
+                "contact": self.trust.comms.line(), "notes": notes, "partner_document": bool(partner)}
         return Reply("answer", blocks, data)
+
+    def partner_note(self, source: str) -> str:
+        """An answer from a partner's document says whose it is: the user's own trust policy governs."""
+        primary = self.kb.packs[0]
+        if source == primary.source:
+            return ""
+        pack = self.kb.pack(source)
+        whose = pack.organisation or pack.short_name
+        return (f"This comes from {pack.short_name} ({whose}), a partner's document, not "
+                f"{self.trust.short_name}'s own policy. Your own trust's social media policy is the one that "
+                f"applies to you; if the two seem to differ, ask the {self.trust.comms.name}.")
 
     def explain(self, citation: str) -> Reply:
         """'Why?': the policy text behind a citation, quoted in full."""
@@ -68,7 +82,8 @@ class AskHandler:
 
     def label_clause(self, clause) -> str:
         pack = self.kb.pack(clause.source)
-        return f"{pack.short_name} v{pack.version}, section {clause.section}: {clause.title}"
+        version = f" v{pack.version}" if pack.version[:1].isdigit() else f" ({pack.version})"
+        return f"{pack.short_name}{version}, section {clause.section}: {clause.title}"
 
     def _not_found(self, question: str, notes: list[str]) -> Reply:
         docs = ", ".join(p.short_name for p in self.kb.packs)

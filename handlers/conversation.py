@@ -75,14 +75,16 @@ class Conversation:
             return [try_again(exc)]
 
     def handle_action(self, surface: str, user: str, action: str, value: str = "",
-                      event_id: str | None = None) -> list[Reply]:
-        """A button press. Report-flow buttons carry 'step:answer' so a stale button can't answer the wrong step."""
+                      event_id: str | None = None, source: str | None = None) -> list[Reply]:
+        """A button press. Report-flow buttons carry 'step:answer' so a stale button can't answer the wrong step.
+        `source` names the message the button was on, so pressing the same button again is recognised."""
         try:
-            return self._action(surface, user, action, value, event_id)
+            return self._action(surface, user, action, value, event_id, source)
         except StoreUnavailable as exc:
             return [try_again(exc)]
 
-    def _action(self, surface: str, user: str, action: str, value: str, event_id: str | None) -> list[Reply]:
+    def _action(self, surface: str, user: str, action: str, value: str, event_id: str | None,
+                source: str | None) -> list[Reply]:
         with self._once(surface, event_id) as first_time:
             if not first_time:
                 return []
@@ -100,7 +102,7 @@ class Conversation:
             if action == "feedback":
                 return [self._feedback(surface, user, value)]
             if action == "ask_comms":
-                return [self._ask_comms(surface, user, value)]
+                return [self._ask_comms(surface, user, value, source)]
             return [Reply("unknown_action", [Text("Sorry, that button isn't available here.")], private=True)]
 
     def _feedback(self, surface: str, user: str, value: str) -> Reply:
@@ -120,15 +122,16 @@ class Conversation:
                 return try_again(exc)
         return Reply("feedback_thanks", [Text("Thanks, that helps us improve the answers.")], private=True)
 
-    def _ask_comms(self, surface: str, user: str, value: str) -> Reply:
+    def _ask_comms(self, surface: str, user: str, value: str, source: str | None = None) -> Reply:
         """Pass a question, or (after the user confirmed) a draft, to the comms team."""
         what, _, text = value.partition("|")
         if not (self.report and text.strip()):
             return Reply("ask_comms_unavailable", [Text(f"Please contact the {self.trust.comms.line()} directly.")],
                          private=True)
         kind, label = ("review", "Draft for review") if what == "draft" else ("comms", "Question")
-        # Once per (person, what they asked about): a second click on the same button sends nothing more.
-        key = idempotency_key(surface, user, "ask_comms", kind, text)
+        # Once per (escalation, action): pressing the same button again sends nothing more. The key is
+        # the message the button was on where the surface says (no trace of the draft is kept).
+        key = idempotency_key(surface, user, "ask_comms", kind, *(["on", source] if source else [text]))
         escalations = self.report.escalations
         if escalations.already_raised(key):
             return Reply("ask_comms_sent", [Text("You've already sent this to the comms team. They'll get back to "

@@ -170,7 +170,7 @@ class EscalationService:
             retry_at = None if give_up else at + dt.timedelta(
                 seconds=RETRY_AFTER[min(esc.attempts, len(RETRY_AFTER) - 1)])
             if self.store.fail_escalation(esc.id, self.claimant, error=error, now=at, retry_at=retry_at) and give_up:
-                await self._gave_up(esc, error)
+                await self._gave_up(esc, error, expected=isinstance(exc, Undeliverable) and esc.kind == "line_manager")
             return False
         # A draft may hold patient details: keep it only until it is delivered.
         summary = DROPPED_DRAFT if esc.kind == "review" else None
@@ -179,11 +179,13 @@ class EscalationService:
             log.warning("escalation #%s was delivered after its lease passed to another claimant", esc.id)
         return True
 
-    async def _gave_up(self, esc: Escalation, error: str) -> None:
+    async def _gave_up(self, esc: Escalation, error: str, expected: bool = False) -> None:
         """Out of retries: an alert line for whoever watches the logs (no summary or draft text), and
-        the requester of a line-manager summary is told to pass it on themselves."""
-        log.error("ALERT escalation #%s (%s to %s) is undeliverable after %s attempt(s): %s; "
-                  "see `policybot escalations list --failed`", esc.id, esc.kind, esc.destination, esc.attempts, error)
+        the requester of a line-manager summary is told to pass it on themselves. A line manager who
+        was typed rather than picked can never be messaged: the reporter is told, and it is no alert."""
+        log.log(logging.WARNING if expected else logging.ERROR,
+                ("" if expected else "ALERT ") + "escalation #%s (%s to %s) is undeliverable after %s attempt(s): %s; "
+                "see `policybot escalations list --failed`", esc.id, esc.kind, esc.destination, esc.attempts, error)
         if esc.kind == "line_manager" and esc.requester_user:
             what = f"the summary of report {esc.incident_ref}" if esc.incident_ref else "the summary"
             await self._tell(esc.requester_surface, esc.requester_user,

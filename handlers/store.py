@@ -19,7 +19,10 @@ counts claims, so a claim that returns attempts > 1 means an earlier attempt may
 have reached the platform (the process died between the platform accepting the post and
 `finish`): the notifier then looks for a post carrying the row's `uid` before posting again.
 The SQL each method must run is given in its docstring; tests/test_outbox.py holds every
-store to it.
+store to it. Times passed in are timezone-aware datetimes; Escalation carries them back as
+ISO-8601 strings in UTC (SQLite stores that text, to the second, so it compares as text;
+PostgreSQL can use timestamptz). A claimant is any string unique to one delivering process
+(EscalationService uses host:pid:random).
 """
 from __future__ import annotations
 

@@ -37,6 +37,19 @@ OFFTOPIC_MIN_COVERAGE = 0.5
 MIN_CORRECTABLE = 5  # shorter words are too often real words ("fire" is not a typo of "five")
 # Related sections must score at least this share of the best one.
 RELATED_SHARE = 0.2
+# Hybrid ranking (tuned on the development questions only): reciprocal rank fusion of FTS5 and dense
+# retrieval; the deployment's own pack wins near ties; the dense retriever's best cosine can answer a
+# question the words missed, or veto a lexical match that means something else.
+DENSE_CANDIDATES = 20
+RRF_K = 5
+LEXICAL_WEIGHT = 1.0
+DENSE_WEIGHT = 1.0
+PRIMARY_BONUS = 0.15
+SCORE_WEIGHT = 0.2
+DENSE_FOUND = 0.70
+DENSE_FOUND_TOPICAL = 0.55
+DENSE_VETO = 0.40
+ANSWER_FLOOR = 0.38
 
 _TOKEN = re.compile(r"[^\W_]+")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
@@ -96,6 +109,8 @@ class Hit:
     score: float
     coverage: float
     matched: tuple[str, ...]
+    lexical: float = 0.0     # the FTS5 score (0 when only the dense retriever found it)
+    dense: float = 0.0       # the best cosine of any of the clause's index texts
 
     @property
     def citation(self) -> str:
@@ -111,6 +126,10 @@ class SearchResult:
     corrections: dict[str, str] = field(default_factory=dict)
     truncated: bool = False
     empty: bool = False
+    # What each retriever said, for `policybot ask --explain`.
+    lexical: list[Hit] = field(default_factory=list)
+    lexical_found: bool = False
+    dense: list = field(default_factory=list)
 
     @property
     def best(self) -> Hit | None:
@@ -128,7 +147,7 @@ class _Concept:
 class PolicyIndex:
     """An in-memory FTS5 index over the active packs' clauses."""
 
-    def __init__(self, packs: list[Pack], vocabulary: Vocabulary | None = None):
+    def __init__(self, packs: list[Pack], vocabulary: Vocabulary | None = None, embedder=None):
         self.packs = list(packs)
         self.clauses: list[Clause] = [c for p in self.packs for c in p.clauses]
         self.vocabulary = vocabulary or Vocabulary.load()
@@ -149,6 +168,12 @@ class PolicyIndex:
             if len(w) >= 3 and w.isalpha():
                 for key in (w, *_deletes(w)):
                     self._delete_index.setdefault(key, []).append(w)
+        self.dense = None
+        if embedder is not None:
+            from .dense import DenseIndex
+            self.dense = DenseIndex(self.clauses, embedder)
+        self._row = {c.id: i for i, c in enumerate(self.clauses)}
+        self.primary = self.packs[0].source if self.packs else ""
 
     # -- building blocks -------------------------------------------------
 
@@ -269,16 +294,26 @@ class PolicyIndex:
             if clause.source in preferred:
                 s *= NAMED_SOURCE_BOOST
             cov = sum(c.idf for c in covered[row]) / total_idf
-            ranked.append(Hit(clause, round(s, 4), round(cov, 3), tuple(c.word for c in covered[row])))
+            ranked.append(Hit(clause, round(s, 4), round(cov, 3), tuple(c.word for c in covered[row]), round(s, 4)))
         ranked.sort(key=lambda h: (-h.score, h.clause.id))
+        topical = any(w in self.vocabulary.topic_words for w in tokens)
+        lexical_found = False
+        if ranked:
+            best = ranked[0]
+            if topical:
+                lexical_found = best.coverage >= TOPIC_MIN_COVERAGE and best.score >= TOPIC_MIN_SCORE
+            else:
+                lexical_found = best.coverage >= OFFTOPIC_MIN_COVERAGE and best.score >= MIN_SCORE
+        result.lexical, result.lexical_found = ranked[:DENSE_CANDIDATES], lexical_found
+        if self.dense is not None:
+            result.dense = self.dense_hits(raw[:MAX_QUERY_CHARS])
+            per_clause, _ = self.dense.clause_scores(raw[:MAX_QUERY_CHARS])
+            ranked, result.found = self._fuse(result.dense, ranked, lexical_found, topical, preferred, per_clause)
+        else:
+            result.found = lexical_found
         if not ranked:
             return result
-
         best = ranked[0]
-        if any(w in self.vocabulary.topic_words for w in tokens):
-            result.found = best.coverage >= TOPIC_MIN_COVERAGE and best.score >= TOPIC_MIN_SCORE
-        else:
-            result.found = best.coverage >= OFFTOPIC_MIN_COVERAGE and best.score >= MIN_SCORE
         seen_citations = set()
         for hit in ranked:
             if len(result.hits) >= limit:
@@ -291,6 +326,47 @@ class PolicyIndex:
             result.hits.append(hit)
         return result
 
+    # -- hybrid ranking ----------------------------------------------------
+
+    def dense_hits(self, question: str, limit: int = DENSE_CANDIDATES):
+        return self.dense.search(question, limit) if self.dense is not None else []
+
+    def _fuse(self, dense: list, lexical: list[Hit], lexical_found: bool, topical: bool,
+              preferred: list[str], question_scores=None) -> tuple[list[Hit], bool]:
+        """Reciprocal rank fusion of the FTS5 and dense rankings, the primary pack winning near ties, and
+        "found" decided on evidence from both retrievers."""
+        lex_rank = {self._row[h.clause.id]: (r, h) for r, h in enumerate(lexical[:DENSE_CANDIDATES])}
+        dense_rank = {h.row: (r, h) for r, h in enumerate(dense)}
+        lex_max = max((h.lexical for h in lexical[:1]), default=0.0) or 1.0
+        fused = []
+        for row in set(lex_rank) | set(dense_rank):
+            clause = self.clauses[row]
+            lex_hit = lex_rank.get(row, (None, None))[1]
+            d = dense_rank.get(row, (None, None))[1]
+            # Rank fusion orders the candidates; the scores themselves (share of the best keyword score,
+            # cosine) break its ties, so a clause both retrievers like a lot beats one each likes a little.
+            score = 0.0
+            if lex_hit is not None:
+                score += LEXICAL_WEIGHT / (RRF_K + lex_rank[row][0]) + SCORE_WEIGHT * lex_hit.lexical / lex_max
+            if d is not None:
+                score += DENSE_WEIGHT / (RRF_K + dense_rank[row][0]) + SCORE_WEIGHT * max(d.score, 0.0)
+            if clause.source == self.primary:
+                score *= 1.0 + PRIMARY_BONUS
+            if clause.source in preferred:
+                score *= NAMED_SOURCE_BOOST
+            fused.append(Hit(clause, round(score * 100, 4), lex_hit.coverage if lex_hit else 0.0,
+                             lex_hit.matched if lex_hit else (), lex_hit.lexical if lex_hit else 0.0,
+                             round(d.score, 4) if d else 0.0))
+        fused.sort(key=lambda h: (-h.score, h.clause.id))
+        top_dense = dense[0].score if dense else 0.0
+        if lexical_found:
+            found = top_dense >= DENSE_VETO
+        else:
+            found = top_dense >= (DENSE_FOUND_TOPICAL if topical else DENSE_FOUND)
+        if found and fused and question_scores is not None:
+            # No weak match shown: the clause we would quote must itself mean something like the question.
+            found = float(question_scores[self._row[fused[0].clause.id]]) >= ANSWER_FLOOR
+        return fused, found
 
 @dataclass(frozen=True)
 class Vocabulary:

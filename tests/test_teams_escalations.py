@@ -195,6 +195,8 @@ async def test_a_line_manager_typed_as_a_name_is_not_sent_anywhere_and_the_reque
         [esc] = rig.core.store.escalations()
         assert esc.status == UNDELIVERABLE and esc.attempts == 1
         assert not [c for c in rig.connector.calls if c[0] == "create"] and rig.teams_posts(COMMS) == []
+        assert not [r for r in caplog.records if r.levelno >= logging.ERROR]  # the reporter's to act on, no alert
+        assert not [r for r in caplog.records if "Priya" in r.getMessage()]
 
 
 # -- who may register a channel, and who may act --------------------------------------------
@@ -241,3 +243,41 @@ async def test_only_the_registered_channel_or_an_admin_may_acknowledge_or_resolv
         await rig.teams_says(value={"action": "esc_resolve", "value": str(esc.id)}, conv="a:dm-admin",
                              user="29:admin", name="Admin")
         assert rig.core.store.get_escalation(esc.id).resolved_by_id == "teams:29:admin"
+
+
+async def test_the_same_ask_comms_button_confirmed_twice_on_teams_sends_one_review(tmp_path):
+    async with Both(tmp_path, slack=False) as rig:
+        await rig.register()
+        data = {"action": "ask_comms", "value": "draft|My patient on Ward 9", "confirm": "Send this draft?"}
+        for n in range(2):  # the button on the check card, then "Yes, send it" on its confirmation, twice
+            await rig.teams_says(value=data, reply_to="check-card-1")
+            confirm = [a for v, _, a in rig.connector.calls if v in ("send", "reply")][-1]
+            yes = confirm["attachments"][0]["content"]["actions"][0]["data"]
+            assert yes["confirmed"] is True and yes["source"] == "check-card-1"
+            await rig.teams_says(value=yes, reply_to=f"confirm-{n}")
+        assert [e.kind for e in rig.core.store.escalations()] == ["review"]
+        assert len(rig.teams_posts(COMMS)) == 1
+        assert any("already sent this to the comms team" in t for t in rig.replies_text("a:dm-1"))
+
+
+def test_app_yaml_settings_for_routes_and_teams_are_checked(tmp_path):
+    import pytest
+    import yaml
+
+    from bot.config import ConfigError, load_config
+    shipped = yaml.safe_load((ROOT / "app.yaml").read_text())
+
+    def load(**changes):
+        path = tmp_path / "app.yaml"
+        checker = {**shipped.get("checker", {}), "local_rules": str(ROOT / shipped["checker"]["local_rules"])}
+        path.write_text(yaml.safe_dump({**shipped, "checker": checker, **changes}))
+        return load_config(path)
+    config = load(escalations={"routes": {"teams": ["teams", "slack"]}},
+                  teams={"enabled": True, "register_from": [TEAM], "admins": ["29:admin"]})
+    assert config.escalation_routes == {"teams": ("teams", "slack")}
+    assert config.teams_settings == TeamsSettings(register_from=(TEAM,), admins=("29:admin",))
+    assert load().escalation_routes == {}  # by default each surface's escalations stay on it
+    with pytest.raises(ConfigError, match=r"escalations\.routes\.teams: 'pager' is not an enabled surface"):
+        load(escalations={"routes": {"teams": ["pager"]}})
+    with pytest.raises(ConfigError, match=r"teams\.admins: expected a list of ids"):
+        load(teams={"enabled": True, "admins": "29:admin"})

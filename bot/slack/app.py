@@ -164,8 +164,10 @@ class SlackSurface:
             return
         # A replay of the same signed click carries the same action_ts: it is handled once.
         click = action.get("action_ts") or body.get("trigger_id")
+        on = (body.get("container") or {}).get("message_ts") or (body.get("message") or {}).get("ts")
         replies = self.core.conversation.handle_action(SURFACE, user, name, value,
-                                                       event_id=f"action:{user}:{click}" if click else None)
+                                                       event_id=f"action:{user}:{click}" if click else None,
+                                                       source=f"{channel}:{on}" if on else None)
         reply = replies[0] if replies else None
         if reply and reply.kind == "feedback_reason" and body.get("trigger_id"):
             await self.client.views_open(trigger_id=body["trigger_id"], view=feedback_view(reply.data["feedback_id"]))

@@ -60,7 +60,7 @@ class SlackNotifier:
     def channel_for(self, esc: Escalation) -> str:
         if esc.kind == "line_manager":
             if not SLACK_USER.match(esc.target or ""):
-                raise Undeliverable(f"line manager {esc.target!r} is not a Slack user id")
+                raise Undeliverable("the line manager is not a Slack user id (typed, not picked)")
             return esc.target  # posting to a user id lands in the bot's DM with them
         return self.channels.get(esc.kind, self.comms_channel)
 

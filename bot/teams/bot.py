@@ -26,8 +26,7 @@ from handlers.intents import REPORT
 from handlers.replies import Reply, Text
 from handlers.store import Escalation, StoreUnavailable
 
-from .cards import _text as _text_block
-from .cards import card, confirm_card, escalation_card, to_card
+from .cards import confirm_card, escalation_card, text_card, to_card
 from .storage import SQLiteBotStorage
 
 log = logging.getLogger("policybot.teams")
@@ -114,7 +113,7 @@ class TeamsNotifier:
         ref = await self.surface.reference(f"ref:user:{user}")
         if ref is not None:
             async def say(ctx: TurnContext):  # a card: its text is escaped, so a name can't become a link
-                await ctx.send_activity(MessageFactory.attachment(_attach(card([_text_block(text)]))))
+                await ctx.send_activity(MessageFactory.attachment(_attach(text_card(text))))
             await self.surface.continue_conversation(ref, say)
 
     async def may_act(self, esc: Escalation, actor: Actor) -> bool:
@@ -257,7 +256,9 @@ class TeamsSurface:
         if action == "dismiss":
             return
         if data.get("confirm") and not data.get("confirmed"):
-            await ctx.send_activity(MessageFactory.attachment(_attach(confirm_card(data["confirm"], data))))
+            # "Yes" on the confirmation remembers which card the button was on (the same button twice is one request)
+            asked = {**data, "source": ctx.activity.reply_to_id or ""}
+            await ctx.send_activity(MessageFactory.attachment(_attach(confirm_card(data["confirm"], asked))))
             return
         if action in ("esc_ack", "esc_resolve"):
             if not (self.core.escalations and value.isdigit()):
@@ -268,11 +269,13 @@ class TeamsSurface:
             move = self.core.escalations.acknowledge if action == "esc_ack" else self.core.escalations.resolve
             moved = await move(int(value), actor)
             if moved.refused:
-                await ctx.send_activity(MessageFactory.attachment(_attach(card([_text_block(moved.refused)]))))
+                await ctx.send_activity(MessageFactory.attachment(_attach(text_card(moved.refused))))
             return
         if action == "report_submit":
             action, value = "report_answer", f"{data.get('step', '')}:{data.get('answer', '')}"
-        replies = self.core.conversation.handle_action(SURFACE, user, action, value, event_id=ctx.activity.id)
+        source = str(data.get("source") or ctx.activity.reply_to_id or "") or None
+        replies = self.core.conversation.handle_action(SURFACE, user, action, value, event_id=ctx.activity.id,
+                                                       source=f"{ctx.activity.conversation.id}:{source}" if source else None)
         for reply in replies:
             if reply.kind.startswith("report_") and ctx.activity.reply_to_id:
                 # The flow's card is updated in place; risk information also arrives as its own message.

@@ -32,6 +32,11 @@ def card(body: list[dict], actions: list[dict] | None = None) -> dict:
     return out
 
 
+def text_card(text: str) -> dict:
+    """A card with one line of plain text (escaped): news for a requester, a refusal."""
+    return card([_text(text)])
+
+
 def submit(title: str, data: dict, style: str = "") -> dict:
     action = {"type": "Action.Submit", "title": title[:80], "data": data}
     if style in ("primary", "danger"):

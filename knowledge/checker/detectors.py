@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from functools import lru_cache
+from pathlib import Path
 
 from .normalise import Normalised
 
@@ -32,6 +34,11 @@ def nhs_number(n: Normalised, params: dict) -> list[tuple[int, int]]:
     return spans
 
 
+# Digit runs shaped like a UK number; each is then confirmed by `phonenumbers` (slow per call, so only these).
+_PHONE_SHAPE = re.compile(r"(?<![\d+(])\(?(?:\+\s?44|0044|0)[\s\-().]*\d(?:[\s\-().]*\d){8,11}(?![\d])")
+MAX_PHONE_CANDIDATES = 50
+
+
 def phone(n: Normalised, params: dict) -> list[tuple[int, int]]:
     """UK phone numbers (10+ digits, so helplines like 116 123 and 999 are not caught)."""
     if sum(c.isdigit() for c in n.text) < 10:
@@ -39,9 +46,15 @@ def phone(n: Normalised, params: dict) -> list[tuple[int, int]]:
     import phonenumbers
 
     spans = []
-    for m in phonenumbers.PhoneNumberMatcher(n.text, "GB", leniency=phonenumbers.Leniency.POSSIBLE):
-        if sum(c.isdigit() for c in m.raw_string) >= 10:
-            spans.append((m.start, m.end))
+    for k, m in enumerate(_PHONE_SHAPE.finditer(n.text)):
+        if k >= MAX_PHONE_CANDIDATES:
+            break
+        try:
+            number = phonenumbers.parse(m.group(0), "GB")
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_possible_number(number):
+            spans.append(m.span())
     return spans
 
 
@@ -69,10 +82,29 @@ def date_of_birth(n: Normalised, params: dict) -> list[tuple[int, int]]:
     return spans
 
 
+NAMES_FILE = Path(__file__).resolve().parent / "first_names.txt"
+_CAPITALISED = re.compile(r"(?<![\w'])[A-Z][a-z]{2,}(?![\w])")
+
+
+@lru_cache(maxsize=1)
+def _first_names() -> frozenset[str]:
+    lines = NAMES_FILE.read_text(encoding="utf-8").splitlines()
+    return frozenset(w.strip() for w in lines if w.strip() and not w.startswith("#"))
+
+
+def first_name(n: Normalised, params: dict) -> list[tuple[int, int]]:
+    """Capitalised first names ("Tyler", "Ruby, Kai and Esme"), from the gazetteer plus the trust's own
+    `terms: first_names`. Runs on the cased view, so "grace" in a sentence is a word, "Grace" a name."""
+    extra = params.get("_extra_names") or ()
+    names = _first_names() | {str(x).casefold() for x in extra}
+    return [m.span() for m in _CAPITALISED.finditer(n.cased) if m.group(0).casefold() in names]
+
+
 DETECTORS = {
     "nhs_number": nhs_number,
     "phone": phone,
     "email": email,
     "postcode": postcode,
     "date_of_birth": date_of_birth,
+    "first_name": first_name,
 }

@@ -6,11 +6,19 @@ gives "revise", else "ok". The checker never logs or stores the draft.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from dataclasses import dataclass, field
+from itertools import accumulate
+from pathlib import Path
 
+from ..packs import read_yaml
 from .detectors import DETECTORS
 from .normalise import Normalised, normalise
-from .rules import Fix, Rule, RuleSet
+from .rules import Fix, Rule, RuleError, RuleSet
+from .semantic import SemanticTier
+
+MESSAGES_FILE = Path(__file__).resolve().parent / "semantic_messages.yaml"
+SEMANTIC_PREFIX = "semantic-"
 
 MAX_DRAFT_CHARS = 40_000
 MAX_MATCHES_PER_RULE = 5
@@ -18,6 +26,19 @@ _NEGATION = re.compile(
     r"(?<![\w])(?:never|not|no|nor|don't|dont|do not|doesn't|does not|won't|will not|can't|cannot|can not|"
     r"shouldn't|should not|mustn't|must not|didn't|did not|wouldn't|avoid|without|refuse to)(?![\w])")
 NEGATION_WINDOW = 48  # characters before a match, within its sentence
+
+
+class Spans:
+    """Sorted, non-overlapping-by-start spans with a logarithmic overlap test."""
+
+    def __init__(self, spans):
+        self._spans = sorted(spans)
+        self._starts = [a for a, _ in self._spans]
+        self._max_end = list(accumulate((b for _, b in self._spans), max))
+
+    def overlaps(self, start: int, end: int) -> bool:
+        i = bisect_left(self._starts, end) - 1   # spans that start before `end`
+        return i >= 0 and self._max_end[i] > start
 
 
 @dataclass(frozen=True)
@@ -33,11 +54,19 @@ class Finding:
     fix: str = ""       # what the mechanical fix does, if there is one
     advice: str = ""
     edit: Fix | None = field(default=None, repr=False, compare=False)  # that fix, for the safer version
+    confidence: float | None = None  # the semantic tier's probability; None for rules and detectors
+
+    @property
+    def semantic(self) -> bool:
+        return self.confidence is not None
 
     def as_dict(self) -> dict:
-        return {"category": self.category, "rule": self.rule, "severity": self.severity, "start": self.start,
-                "end": self.end, "quote": self.quote, "message": self.message, "citations": list(self.cites),
-                "fix": self.fix, "advice": self.advice}
+        out = {"category": self.category, "rule": self.rule, "severity": self.severity, "start": self.start,
+               "end": self.end, "quote": self.quote, "message": self.message, "citations": list(self.cites),
+               "fix": self.fix, "advice": self.advice, "source": "semantic" if self.semantic else "rule"}
+        if self.semantic:
+            out["confidence"] = round(self.confidence, 3)
+        return out
 
 
 @dataclass
@@ -67,12 +96,15 @@ def verdict_for(findings: list[Finding]) -> str:
 
 
 class Checker:
-    def __init__(self, ruleset: RuleSet, disclaimer: str, helpline: str):
+    def __init__(self, ruleset: RuleSet, disclaimer: str, helpline: str, semantic: SemanticTier | None = None):
         self.ruleset = ruleset
         self.disclaimer = disclaimer
         self.helpline = helpline
+        self.semantic = semantic
         # A disclaimer cannot make postable a post that must not be posted.
         self._dropped_by_stop = {r.id for r in ruleset.rules if r.suppressed_by == "stop"}
+        self._dropped_by_stop.add(SEMANTIC_PREFIX + "missing-disclaimer")
+        self._messages = read_yaml(MESSAGES_FILE, error=RuleError) if semantic else {}
 
     def check(self, text: str, account: str = "unknown", revise: bool = True) -> CheckResult:
         account = account if account in ("personal", "official") else "unknown"
@@ -85,28 +117,36 @@ class Checker:
             result.verdict = None if result.empty else "ok"
             return result
         findings = self._run(norm, account)
+        if self.semantic is not None:
+            findings = self._with_semantic(findings, checked, norm, account)
         result.findings = findings
         result.verdict = verdict_for(findings)
         if revise and findings:
             result.revised = self._revise(checked, findings, account)
         return result
 
+    def combine(self, text: str, account: str, hits) -> list[Finding]:
+        """Rules plus given semantic hits, as check() combines them (for tuning thresholds offline)."""
+        norm = normalise(text[:MAX_DRAFT_CHARS])
+        return self._with_semantic(self._run(norm, account), text[:MAX_DRAFT_CHARS], norm, account, hits)
+
     # -- running rules -----------------------------------------------------
 
     def _run(self, norm: Normalised, account: str) -> list[Finding]:
-        allowed = [m.span() for p in self.ruleset.allow for m in p.finditer(norm.text)]
+        allowed = Spans(m.span() for p in self.ruleset.allow for m in p.finditer(norm.text))
+        seen: dict[tuple, bool] = {}  # (pattern, scope) -> found: each context is searched once per draft
         findings: list[Finding] = []
         for rule in self.ruleset.rules:
             if account not in rule.accounts:
                 continue
             for start, end in self._candidates(rule, norm):
-                if any(a < end and start < b for a, b in allowed):
+                if allowed.overlaps(start, end):
                     continue
                 if rule.skip_quoted and norm.in_quotes(start, end):
                     continue
                 if rule.negatable and self._negated(norm, start):
                     continue
-                if not self._context_holds(rule, norm, start):
+                if not self._context_holds(rule, norm, start, seen):
                     continue
                 a, b = norm.span(start, end)
                 fix = rule.fix.for_words(self._view(rule, norm)[start:end]) if rule.fix else None
@@ -114,6 +154,33 @@ class Checker:
                                         rule.message, rule.cites, self._describe_fix(fix), rule.advice, fix))
                 if not rule.each_match or sum(f.rule == rule.id for f in findings) >= MAX_MATCHES_PER_RULE:
                     break
+        if any(f.severity == "stop" for f in findings):
+            findings = [f for f in findings if f.rule not in self._dropped_by_stop]
+        findings.sort(key=lambda f: (f.start, f.rule))
+        return findings
+
+    def _with_semantic(self, findings: list[Finding], text: str, norm: Normalised, account: str,
+                       hits=None) -> list[Finding]:
+        """Add the semantic tier's findings for categories the rules did not find (rules quote more precisely)."""
+        found = {f.category for f in findings}
+        findings = list(findings)
+        for hit in (self.semantic.score(text, norm, account) if hits is None else hits):
+            if hit.category in found:
+                continue
+            if hit.category == "missing-disclaimer" and account == "official":
+                continue  # the official account speaks for the trust: no personal-views disclaimer
+            cat = self.ruleset.categories[hit.category]
+            said = self._messages.get(hit.category) or {}
+            severity = cat["level"]
+            if hit.category == "suicide-safe-messaging" and not hit.stop_level:
+                severity = "revise"   # the only problem is that the post signposts no help
+            fix = None
+            if said.get("fix") == "disclaimer" or (said.get("fix") == "helpline" and severity == "revise"):
+                fix = Fix("append", said["fix"])
+            findings.append(Finding(hit.category, SEMANTIC_PREFIX + hit.category, severity, hit.start, hit.end,
+                                    text[hit.start:hit.end], said.get("message", cat.get("what", "")),
+                                    tuple(cat.get("cites", ())), self._describe_fix(fix), said.get("advice", ""),
+                                    fix, confidence=hit.probability))
         if any(f.severity == "stop" for f in findings):
             findings = [f for f in findings if f.rule not in self._dropped_by_stop]
         findings.sort(key=lambda f: (f.start, f.rule))
@@ -132,25 +199,25 @@ class Checker:
             for m in pattern.finditer(view):
                 yield m.span()
 
-    def _scope(self, norm: Normalised, scope: str, pos: int) -> str:
-        if scope == "sentence":
-            a, b = norm.sentence_at(pos)
-            return norm.text[a:b]
-        return norm.text
+    @staticmethod
+    def _context_holds(rule: Rule, norm: Normalised, pos: int, seen: dict[tuple, bool]) -> bool:
+        """near / signals / unless around a candidate. Each (pattern, sentence or whole text) is searched at
+        most once per draft, so a draft with thousands of candidates stays linear."""
+        def found(p: re.Pattern, scope: str) -> bool:
+            span = norm.sentence_at(pos) if scope == "sentence" else None
+            key = (id(p), span)
+            hit = seen.get(key)
+            if hit is None:
+                where = norm.text if span is None else norm.text[span[0]:span[1]]  # ^ anchors at the sentence
+                hit = seen[key] = p.search(where) is not None
+            return hit
 
-    def _context_holds(self, rule: Rule, norm: Normalised, pos: int) -> bool:
-        if rule.near:
-            where = self._scope(norm, rule.near_scope, pos)
-            if not all(p.search(where) for p in rule.near):
-                return False
-        if rule.signals:
-            where = self._scope(norm, rule.signals_scope, pos)
-            if sum(1 for p in rule.signals if p.search(where)) < rule.signals_min:
-                return False
-        if rule.unless:
-            where = self._scope(norm, rule.unless_scope, pos)
-            if any(p.search(where) for p in rule.unless):
-                return False
+        if rule.near and not all(found(p, rule.near_scope) for p in rule.near):
+            return False
+        if rule.signals and sum(1 for p in rule.signals if found(p, rule.signals_scope)) < rule.signals_min:
+            return False
+        if rule.unless and any(found(p, rule.unless_scope) for p in rule.unless):
+            return False
         return True
 
     @staticmethod
@@ -200,7 +267,10 @@ class Checker:
         revised = re.sub(r" +([,.!?;:])", r"\1", revised).strip()
         for extra in appends:
             revised = f"{revised}\n\n{extra}" if revised else extra
-        again = self._run(normalise(revised), account)
+        again_norm = normalise(revised)
+        again = self._run(again_norm, account)
+        if self.semantic is not None:
+            again = self._with_semantic(again, revised, again_norm, account)
         fixed = {f.rule for f in findings}
         if any(f.rule in fixed for f in again):
             return None

@@ -10,21 +10,43 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from bisect import bisect_right
 from dataclasses import dataclass
 from functools import cached_property
+from itertools import accumulate
 
-# Look-alike letters from other scripts that are used to dodge filters.
-_HOMOGLYPHS = str.maketrans({
-    "а": "a", "в": "b", "е": "e", "ё": "e", "к": "k", "м": "m", "н": "h", "о": "o", "р": "p", "с": "c",
-    "т": "t", "у": "y", "х": "x", "і": "i", "ї": "i", "ј": "j", "ѕ": "s", "ԁ": "d", "ɡ": "g", "ʏ": "y",
-    "α": "a", "β": "b", "ε": "e", "η": "n", "ι": "i", "κ": "k", "ν": "v", "ο": "o", "ρ": "p", "τ": "t",
-    "υ": "u", "χ": "x", "ω": "w", "ı": "i", "ł": "l",
+# Look-alike punctuation folded to ASCII (quotes, dashes); look-alike letters come from Unicode's
+# confusables data (confusable-homoglyphs), so Armenian "օ" or Cherokee "Ꭺ" cannot dodge a rule.
+_PUNCTUATION = {
     "‘": "'", "’": "'", "‚": "'", "‛": "'", "′": "'", "`": "'", "´": "'",
     "“": '"', "”": '"', "„": '"', "‟": '"', "″": '"', "«": '"', "»": '"',
     "–": "-", "—": "-", "‐": "-", "‑": "-", "−": "-",
-})
+}
+
+
+def _confusable_letters() -> dict[str, str]:
+    """Every non-ASCII character Unicode lists as confusable with an ASCII letter, mapped to that letter."""
+    import json
+    from importlib.resources import files
+
+    data = json.loads(files("confusable_homoglyphs").joinpath("confusables.json").read_text(encoding="utf-8"))
+    out: dict[str, str] = {}
+    for key, looks in data.items():
+        if len(key) == 1 and key.isascii() and key.isalpha():
+            for item in looks:
+                c = item.get("c", "")
+                if len(c) == 1 and not c.isascii():
+                    out.setdefault(c, key.lower())
+        elif len(key) == 1 and not key.isascii():
+            ascii_letters = [i["c"] for i in looks if len(i.get("c", "")) == 1 and i["c"].isascii() and i["c"].isalpha()]
+            if ascii_letters:
+                out.setdefault(key, ascii_letters[0].lower())
+    return out
+
+
+_HOMOGLYPHS = str.maketrans({**_confusable_letters(), **_PUNCTUATION, "ı": "i", "ł": "l"})
 _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "!": "i"})
-_LEET_TOKEN = re.compile(r"[a-z0-9@$!]*[a-z][a-z0-9@$!]*")
+_LEET_TOKEN = re.compile(r"[a-z0-9@$!]+")  # a word-ish run; only runs with a letter are read as leet
 _SPACED = re.compile(r"(?<![a-z0-9])(?:[a-z][ .\-_*]){2,}[a-z](?![a-z0-9])")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+|(?<=[\U0001F300-\U0001FAFF])\s+(?=[A-Z])")
 
@@ -49,7 +71,9 @@ class Normalised:
         """`text` with leetspeak read as letters inside words that contain a letter."""
         def fix(m: re.Match) -> str:
             tok = m.group(0)
-            return tok.translate(_LEET) if any(c in tok for c in "013457@$!") else tok
+            if tok.isalpha() or not any("a" <= c <= "z" for c in tok):
+                return tok
+            return tok.translate(_LEET)
         return _LEET_TOKEN.sub(fix, self.text)
 
     @cached_property
@@ -64,10 +88,20 @@ class Normalised:
             spans.append((start, len(self.text)))
         return spans or [(0, len(self.text))]
 
+    @cached_property
+    def _sentence_starts(self) -> list[int]:
+        return [a for a, _ in self.sentences]
+
     def sentence_at(self, pos: int) -> tuple[int, int]:
-        for a, b in self.sentences:
-            if a <= pos < b or pos == b:
-                return a, b
+        """The sentence holding `pos` (a position just past a sentence's end belongs to it)."""
+        spans = self.sentences
+        i = bisect_right(self._sentence_starts, pos) - 1
+        if i >= 0 and pos <= spans[i][1]:
+            if i > 0 and pos == spans[i][0] and pos == spans[i - 1][1]:
+                return spans[i - 1]
+            return spans[i]
+        if i > 0 and pos == spans[i - 1][1]:
+            return spans[i - 1]
         return 0, len(self.text)
 
     def span(self, start: int, end: int) -> tuple[int, int]:
@@ -85,8 +119,15 @@ class Normalised:
         spans += [m.span(1) for m in re.finditer(r"(?<![a-z0-9])'([^'\n]{1,80}?)'(?![a-z0-9])", self.text)]
         return spans
 
+    @cached_property
+    def _quoted_index(self) -> tuple[list[int], list[int]]:
+        spans = sorted(self.quoted)
+        return [a for a, _ in spans], list(accumulate((b for _, b in spans), max))
+
     def in_quotes(self, start: int, end: int) -> bool:
-        return any(a <= start and end <= b for a, b in self.quoted)
+        starts, max_end = self._quoted_index
+        i = bisect_right(starts, start) - 1   # quoted spans that start at or before `start`
+        return i >= 0 and max_end[i] >= end
 
 
 def normalise(original: str) -> Normalised:
@@ -98,7 +139,7 @@ def normalise(original: str) -> Normalised:
         if _drop(ch):
             continue
         nfkc = unicodedata.normalize("NFKC", ch)
-        folded = nfkc.casefold().translate(_HOMOGLYPHS)
+        folded = nfkc.translate(_HOMOGLYPHS).casefold().translate(_HOMOGLYPHS)
         upper = nfkc.translate(_HOMOGLYPHS)
         if len(upper) != len(folded):
             upper = folded

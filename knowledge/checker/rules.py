@@ -186,7 +186,8 @@ def build_rule(raw, path: str, categories: dict, lexicon: dict, citations: set[s
         raise RuleError(f"{where}: suppressed_by must be 'stop' or 'revise'")
     return Rule(
         id=rid, category=category, severity=severity, message=" ".join(message.split()), cites=tuple(cites),
-        accounts=frozenset(accounts), find=find, detector=detector, params=dict(raw.get("params") or {}),
+        accounts=frozenset(accounts), find=find, detector=detector,
+        params={**dict(raw.get("params") or {}), "_extra_names": tuple(lexicon.get("first_names", ()))},
         near=[compile_pattern(p, lexicon, where) for p in _list(raw, "near", where)],
         near_scope=_scope(raw, "near_scope", where),
         signals=signals, signals_min=signals_min, signals_scope=_scope(raw, "signals_scope", where),
