@@ -139,16 +139,23 @@ def cmd_index(args, stdin: TextIO, stdout: TextIO) -> int:
 
 def cmd_chat(args, stdin: TextIO, stdout: TextIO) -> int:
     from .console import run_console
-    return run_console(_core(args, storage=True), stdin, stdout)
+    core = _core(args, storage=True)
+    try:
+        return run_console(core, stdin, stdout)
+    finally:
+        core.store.close()  # PostgreSQL: hand the connections back cleanly
 
 
 def cmd_incidents(args, stdin: TextIO, stdout: TextIO) -> int:
     from . import incidents_cli
+    core = _core(args, storage=True)
     try:
-        return incidents_cli.run(_core(args, storage=True), args, stdin, stdout)
+        return incidents_cli.run(core, args, stdin, stdout)
     except incidents_cli.UsageError as exc:
         print(f"policybot: {exc}", file=sys.stderr)
         return 2
+    finally:
+        core.store.close()
 
 
 def cmd_serve(args, stdin: TextIO, stdout: TextIO) -> int:
