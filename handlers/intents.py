@@ -109,7 +109,7 @@ _AUDIENCE = _rx(
     r"like and share|dm me|message me|ring me|call me|text me|inbox me|pm me|link in (?:bio|comments|the comments)|"
     r"link below|sign up|book (?:now|your|a place)|apply (?:now|by|via|here|today|online)|find out more|"
     r"donat(?:e|ions?)|sponsor me|see you all|wish me luck|discuss|thoughts\?|let me know|drop (?:me|us) a|"
-    r"tag (?:a|someone|your)|get in touch|contact (?:me|us|the ward)|if you know|if you see me|if you'?re (?:struggling|reading)|"
+    r"tag (?:a|someone|your)|if you'?re an? \w+|if you are an? \w+|get in touch|contact (?:me|us|the ward)|if you know|if you see me|if you'?re (?:struggling|reading)|"
     r"worth a (?:read|watch|listen)|must (?:read|watch)|highly recommend|for anyone (?:in|who|working)|"
     r"great to see|lovely to see|good to see|watch this space|stay tuned|you are not alone|you're not alone|reach out)\b")
 _NEWS_START = _rx(
@@ -184,6 +184,16 @@ _MODAL_START = re.compile(
     r"it just me|you call|knew|else|wants|fancies|coming|up for|going|got|free|joining|in(?! charge)|are all|"
     r"all (?:my|our|the))\b)(?<!\bwhat(?= an? ))",
     _F)
+_MODAL = (r"(?:can|could|may|should|shall|must|do|does|did|am|are|is|will|would|have|has|what'?s|what|how|who|where|"
+          r"when|which|why)")
+_CLAUSE_ASKS = re.compile(  # after a lead-in ("Regarding WhatsApp: are...", "re the disclaimer, does it..."), yes/no only
+    r"(?:[,:;]|\s[-\u2013\u2014])\s+(?:can|could|may|should|shall|must|do|does|am|are|is|will|would|have|has)\s+"
+    r"(?:i|we|staff|nurses|it|there|the|a|an|my|our|this|that|these|those|they|he|she|patients?|people|clinical|"
+    r"personal|work|team|bank|agency|students?|volunteers?|managers?|doctors?|consultants?|carers?|service)\b"
+    r"|(?:[,:;]|\s[-\u2013\u2014])\s+(?:could|can|would|will) you (?:please )?(?:confirm|tell|advise|explain|"
+    r"clarify|help|let me know|check)\b", _F)
+_LAST_ASKS = re.compile(r"(?<=[.!?\n])\s+(?:can|could|may|should|shall|must|do|does|am|are|is|will|would|what'?s|what|"
+                        r"how|who|where|when|which)\s+[^.!?\n]{3,}\?\s*$", _F)
 _GUIDANCE = _rx(
     r"\b(?:can i|can we|could i|could we|may i|may we|should i|should we|shall i|must i|must we|do i|do we|am i|are we|"
     r"are staff|are nurses|is it (?:ok|okay|alright|all right|allowed|appropriate|acceptable|fine|safe|against|wrong|"
@@ -199,9 +209,9 @@ _GUIDANCE = _rx(
     r"(?:could|can) you (?:advise|tell me|explain|help)|advise (?:me|whether|if|on)|any advice|advice (?:on|about|re)|"
     r"(?:any|need|want|looking for|some|for) guidance (?:on|about|re)|^\s*guidance (?:on|about|re)|i need (?:to know|advice|help|guidance)|need to know|i(?:'d| would) like (?:to know|advice|"
     r"guidance)|i want to know|wondering (?:if|whether|how|what|who)|not sure (?:if|whether|what|how|who|where)|"
-    r"unsure (?:if|whether|about|what|how)|i don'?t know (?:what|how|if|whether|who)|do you know (?:if|whether|what|"
+    r"unsure (?:if|whether|about|what|how)|i don'?t know (?:what|how|if|whether|who)(?! to do with (?:myself|me)\b)|do you know (?:if|whether|what|"
     r"how|who)|quick question|silly q|question about|query re|help (?:me|with|please)|rules (?:on|about|for)|"
-    r"policy (?:on|about|for)|how to|what to do|what'?s my (?:responsibility|role|duty)|what are my (?:responsibilities|"
+    r"policy (?:on|about|for)|how to|what to do(?! with (?:myself|me|yourself)\b)|what'?s my (?:responsibility|role|duty)|what are my (?:responsibilities|"
     r"obligations)|(?:lets|let) (?:us|staff|me|nurses) |remind me|confused (?:about|by|whether)|"
     r"(?:i )?(?:don'?t|do not) understand|is (?:that|this|it) (?:true|correct|the case|right)|am i right|best practice|"
     r"do'?s and don'?ts|what counts as|any (?:issues?|problems?|concerns?) with|anything wrong with|"
@@ -209,7 +219,9 @@ _GUIDANCE = _rx(
     r"whether to|if i should|what (?:i|we) (?:can|can'?t|cannot|should|shouldn'?t|am allowed|are allowed)|"
     r"(?:want|like|need) to ask|a question (?:about|on|re)|my question|wonder (?:if|whether)|(?:need|want|looking for|after) (?:some )?(?:advice|guidance|"
     r"help)|know if (?:we|i|staff|you|nurses|the trust) )\b|^\s*help\b(?! us)")
-_PLAN = _rx(r"\b(?:we|i|my team|our team|the team|our ward)(?: would| really)? ?(?:want|wants|would like|'d like|wanna|"
+_PLAN = _rx(r"\b(?:we|i|(?:my|our|the|a) (?:ward |team |clinical )?(?:team|ward|colleague|consultant|manager|student|"
+             r"trainee|matron|doctor|nurse|friend|boss|lead|sister|service))(?: would| really)? ?(?:wants?|wanted|wants|"
+             r"is planning|is going|has asked|is thinking of|is hoping|plans|intends|want|wants|would like|'d like|wanna|"
              r"are planning|plan|am planning|'m planning|are thinking of|'m thinking of|am thinking of|are hoping|hope|"
              r"have been asked|'ve been asked|was asked|were asked|need|intend) to (?:give|provide|speak|talk|appear|start|set up|create|make|film|post|share|"
              r"run|launch|open|use|put|record|do|write|livestream|join|promote|advertise|message|contact|reply|respond|"
@@ -232,7 +244,8 @@ _ACTOR = (r"(?:(?:a|an|my|our|one of (?:my|our|the)|the|this|that|some|his|her|t
           r"researcher|producer|film crew|documentary maker|podcaster|blogger|influencer|"
           r"(?:patient|service user|client)'?s? \w+)s?|"
           r"(?:ex|former)[- ]?(?:patient|service user|client)s?|the press|the media|a newspaper|the (?:local )?paper|"
-          r"the news|^(?:patient|service user|carer|relative|journalist|reporter)s?|someone|somebody|people|(?:his|her|their) "
+          r"the news|^(?:patient|service user|carer|relative|journalist|reporter|colleague|manager|student|consultant|nurse|"
+          r"friend|matron|doctor)s?|someone|somebody|people|(?:his|her|their) "
           r"(?:mum|dad|mother|father|sister|brother|wife|husband|partner|son|daughter|family)|patients? ?(?:'s)? ?(?:mum|dad|"
           r"mother|father|sister|brother|wife|husband|partner|family))")
 # Contact that needs nothing more to be a situation ("a patient added me"), and acts that do when they touch the sender.
@@ -265,7 +278,7 @@ _PLATFORM = _rx(r"\b(?:facebook|fb|twitter|tweets?|x\.com|instagram|insta|ig|lin
                 r"blog|group chat)\b")
 _HYPOTHETICAL = _rx(r"\b(?:if|what if|in case|suppose|supposing|say a|when (?:a|someone|somebody|patients?|service users?)|"
                     r"how should (?:staff|we|i|nurses|people) (?:respond|react|handle|deal)|what should (?:staff|we|nurses) do)\b")
-_WH_INNER = _rx(r"(?:\band|,) (?:how|what|where|who|when) (?:much|many|do|does|is|are|can|should)\b")
+_WH_INNER = _rx(r"(?:\band|,) (?:how|what|where|who|when) (?:much|many|do|does|is|are|can|should)\b(?! you\b)")
 _FIRST_PERSON = _rx(r"\b(?:i|i'?m|i'?ve|me|my|we|our)\b")
 _WORD = re.compile(r"[A-Za-z][A-Za-z'\-]*")
 
@@ -442,6 +455,11 @@ def score(text: str) -> tuple[int, int, list[str]]:
             q("asks-if-ok", 2)
     if _EITHER.search(text) and not post:
         q("either-or", 3)
+    if not (rhetorical or reader) and not _MODAL_START.search(text):
+        if _CLAUSE_ASKS.search(text):
+            q("asks-after-lead-in", 3)
+        elif _LAST_ASKS.search(text):
+            q("ends-asking", 2)     # weaker: a post may end on a rhetorical question too
     if _PLAN.search(text) or _ASKED_TO.search(text):
         q("plans", 3)
     if _HAPPENED.search(text):
