@@ -222,7 +222,8 @@ class Conversation:
                               confirm="Cancel this report? Nothing more will be asked or recorded.")
             return button
         plain = label.rstrip("?!. ")
-        return next((b for b in buttons if b.label.lower().rstrip("?!. ") == plain), None)
+        return next((b for b in buttons if plain in (b.label.lower().rstrip("?!. "), b.label.lower().split(",")[0])),
+                    None)   # "yes" presses "Yes, send it"
 
     def _press(self, msg: Incoming, button: Button) -> Outcome:
         key = (msg.surface, msg.user)
@@ -293,6 +294,8 @@ class Conversation:
             return False
         if incident.step in ("description", "line_manager"):   # free text: only the unmistakable
             return (u.kind == ANSWER and u.question >= 6) or (u.kind == CHECK and u.post >= 5)
+        if u.kind == ANSWER and ("question:asks-for-guidance" in u.reasons or u.question >= 6):
+            return True    # "should I block her on facebook?" names a platform but answers nothing
         if self.report.accepts(incident, text) or len(re.findall(r"[^\W\d_]{2,}", text)) < 3:
             return False   # a few symbols or a mistyped choice get the step's own "I didn't recognise"
         return u.post >= 2 or u.question >= 3
@@ -342,9 +345,10 @@ class Conversation:
 
     def _checked(self, draft: str, account: str, flags: list[Flag]) -> Outcome:
         result = self.check.check(draft, account)
-        reply = self.check.render(result)
+        reply = self.check.render(result)   # the checker reports identifiers in a draft itself
         _lead(reply, self._risk_blocks(flags))
-        return Outcome(CHECK, [reply], verdict=result.verdict, risk_flags=[f.name for f in flags])
+        return Outcome(CHECK, [reply], verdict=result.verdict, risk_flags=[f.name for f in flags],
+                       identifiers=self._identifiers(draft))
 
     def _both(self, msg: Incoming, question: str, text: str, flags: list[Flag], found: list[str]) -> Outcome:
         """Unsure whether it is a question or a post: the answer, then the verdict in case it is a post. One reply."""

@@ -375,7 +375,7 @@ class ReportContactFlow:
         blocks += [Notice(self.content.no_redirect[f.name], "warning") for f in withheld]
         if suicide:
             crisis = ", ".join(f"{c.name} on {c.number}" for c in self.trust.crisis_lines)
-            blocks.append(Text("If they are at risk and you do reply, send them where to get help now, not PALS:"))
+            blocks.append(Text("If they are at risk and you do reply, send them where to get help now instead:"))
             blocks.append(Copyable(self.content.crisis_redirect.format(crisis=crisis), "Crisis message"))
         return blocks
 
