@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable
 
+from knowledge.checker import MAX_DRAFT_CHARS
 from knowledge.checker.detectors import DETECTORS
 from knowledge.checker.normalise import normalise
 
@@ -293,7 +294,8 @@ class Conversation:
         if u.kind not in (CHECK, ANSWER, BOTH):
             return False
         if incident.step in ("description", "line_manager"):   # free text: only the unmistakable
-            return (u.kind == ANSWER and u.question >= 6) or (u.kind == CHECK and u.post >= 5)
+            markers = u.post - (4 if "post:very-long" in u.reasons else 0)   # too long is the step's to say
+            return (u.kind == ANSWER and u.question >= 6) or (u.kind == CHECK and markers >= 5)
         if u.kind == ANSWER and ("question:asks-for-guidance" in u.reasons or u.question >= 6):
             return True    # "should I block her on facebook?" names a platform but answers nothing
         if self.report.accepts(incident, text) or len(re.findall(r"[^\W\d_]{2,}", text)) < 3:
@@ -405,7 +407,7 @@ class Conversation:
     # -- what every message is scanned for -----------------------------------------------
 
     def _at_risk(self, text: str) -> list[Flag]:
-        return [f for f in self.triage.scan_message(text) if f.urgent]
+        return [f for f in self.triage.scan_message(text[:MAX_DRAFT_CHARS]) if f.urgent]
 
     def _risk_blocks(self, flags: list[Flag], route: bool = True) -> list[Block]:
         if not flags:
@@ -422,7 +424,7 @@ class Conversation:
 
     @staticmethod
     def _spans(text: str) -> list[tuple[str, int, int]]:
-        norm = normalise(text or "")
+        norm = normalise((text or "")[:MAX_DRAFT_CHARS])
         out = []
         for name in IDENTIFIERS:
             for a, b in DETECTORS[name](norm, {}):

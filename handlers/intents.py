@@ -22,6 +22,7 @@ CHECK, ANSWER, BOTH, REPORT_KIND, HELP, ACTION, CHECK_PROMPT = (
     "check", "answer", "both", "report", "help", "action", "check_prompt")
 
 _F = re.IGNORECASE
+MAX_READ = 3000  # characters read to decide; what a message is shows well before this, and routing stays fast
 _GREETING = r"(?:(?:hi|hiya|hey|hello|morning|afternoon|ok|okay|so|um+|erm+|quick (?:one|q(?:uestion)?)|sorry[^,.:;-]{0,30}?(?:but)?)[\s,.!:;-]+)*"
 _SAYING = r"(?:post|share|tweet|put (?:up|out|on)|put|send|publish|upload|write|say)"
 _OK = r"(?:ok|okay|alright|all right|fine|safe|acceptable|appropriate|good)"
@@ -310,7 +311,8 @@ def typed_button(text: str) -> str | None:
 
 
 def understand(message: str) -> Understanding:
-    text = (message or "").strip()
+    full = (message or "").strip()
+    text = full[:MAX_READ]
     if not text or _HELP.match(text):
         return Understanding(HELP, text, reasons=("help",))
     if REPORT.match(text):
@@ -320,7 +322,7 @@ def understand(message: str) -> Understanding:
         return Understanding(ACTION, label, reasons=("button",))
     if _THANKS.match(text):
         return Understanding(HELP, text, reasons=("thanks",))
-    explicit = _explicit_draft(text)
+    explicit = _explicit_draft(full)
     if explicit is not None:
         body, head = explicit
         account = account_hint(head)
@@ -328,9 +330,12 @@ def understand(message: str) -> Understanding:
             return Understanding(CHECK_PROMPT, "", account, reasons=("check-prefix",))
         return Understanding(CHECK, body, account, post=9, reasons=("check-prefix",))
     post, question, reasons = score(text)
+    if len(full) > MAX_READ:
+        post += 4
+        reasons.append("post:very-long")
     hypothetical = bool(_HYPOTHETICAL.search(text))
     kind = decide(post, question, text)
-    return Understanding(kind, text, "unknown", post, question, hypothetical, tuple(reasons))
+    return Understanding(kind, full, "unknown", post, question, hypothetical, tuple(reasons))
 
 
 def _explicit_draft(text: str) -> tuple[str, str] | None:
@@ -343,16 +348,17 @@ def _explicit_draft(text: str) -> tuple[str, str] | None:
         if sep and len(intro) < 60 and account_hint(intro) != "unknown":
             head, body = head + intro, rest.strip()
         return _unquote(body), head
-    m = _CHECK_SUFFIX.search(text)
+    tail_at = max(0, len(text) - 200)            # the suffix is in the last few words: don't scan a long paste
+    m = _CHECK_SUFFIX.search(text, tail_at)
     if m and m.start() > 0:
         return _unquote(text[:m.start()].strip()), text[m.start():]
-    m = _LOOSE_SUFFIX.search(text)
+    m = _LOOSE_SUFFIX.search(text, tail_at)
     if m and m.start() > 0:
         body = text[:m.start()].strip()
-        post, question, _ = score(body)
+        post, question, _ = score(body[:MAX_READ])
         if post >= 2 and question == 0:   # "<a post>, is this ok?"; not "I want to share X, is that ok?"
             return _unquote(body), text[m.start():]
-    m = _QUOTED_DRAFT.search(text)
+    m = _QUOTED_DRAFT.search(text[:MAX_READ])
     quoted = next((g for g in m.groups() if g), "") if m else ""
     # a quoted post is most of the message ('can I tweet "..."'); a quoted phrase is the subject of a question
     if quoted and len(quoted.split()) >= 4 and len(quoted) >= 0.4 * len(text) and (
