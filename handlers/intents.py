@@ -103,14 +103,15 @@ _AUDIENCE_START = _rx(
     r"hey (?:all|everyone|guys|folks|team|twitter|friends|lovelies)|rt\b|please (?:share|rt|retweet|like|donate|sponsor|help us)|"
     r"we(?:'re| are) (?:hiring|recruiting|looking for|delighted|proud|pleased|excited|thrilled|aware|sorry|so proud)|"
     r"meet (?:our|the|[A-Z])|did you know|can we all|let'?s (?:talk|all|get|celebrate|connect)|can you guess|"
-    r"can i (?:just|get a|have a|take a moment|say a)|who knew|what do you call|where are all)", )
+    r"can i (?:just (?:say|want to say|take a|have a)|get a (?:massive |big |huge )?(?:cheer|shout|round)|take a moment)|"
+    r"who knew|what do you call|where are all)", )
 _AUDIENCE = _rx(
     r"\b(?:anyone else|any ?one else|who else|is it just me|am i the only one|you all|y'?all|ya'?ll|every ?one(?!'s)|folks|"
     r"guys|my friends|followers|lovely people|fellow \w+s|all welcome|everyone welcome|please share|share this|rt if|"
     r"like and share|dm me|message me|ring me|call me|text me|inbox me|pm me|link in (?:bio|comments|the comments)|"
     r"link below|sign up|book (?:now|your|a place)|apply (?:now|by|via|here|today|online)|find out more|"
     r"donat(?:e|ions?)|sponsor me|see you all|wish me luck|discuss|thoughts\?|let me know|drop (?:me|us) a|"
-    r"tag (?:a|someone|your)|if you'?re an? \w+|if you are an? \w+|get in touch|contact (?:me|us|the ward)|if you know|if you see me|if you'?re (?:struggling|reading)|"
+    r"tag (?:a|someone|your)|thread below|more below|see below|(?:details|info) below|if you'?re an? \w+|if you are an? \w+|get in touch|contact (?:me|us|the ward)|if you know|if you see me|if you'?re (?:struggling|reading)|"
     r"worth a (?:read|watch|listen)|must (?:read|watch)|highly recommend|for anyone (?:in|who|working)|"
     r"great to see|lovely to see|good to see|watch this space|stay tuned|you are not alone|you're not alone|reach out)\b")
 _NEWS_START = _rx(
@@ -147,8 +148,9 @@ _RHETORICAL = _rx(
     r"can we all agree|can we (?:just|please) talk about|would you know (?:what|how)|would you (?:be able to )?(?:spot|recognise)|"
     r"do you know how to (?:spot|help|recognise)|is it (?:wrong|bad) that i|is it (?:weird|sad|normal) that|"
     r"what do you call|how (?:many|much) more)|"
-    r"\b(?:is it (?:even )?worth it|what'?s the point|why do i bother|is it even)\b")
+    r"\b(?:is it (?:even )?worth it|why do i bother|is it even worth)\b")
 _POST_OPENER = _rx(r"^(?:not sure if i'?m (?:allowed|supposed) to (?:say|post) this|unpopular opinion|hot take|controversial|"
+                   r"we need to talk about|let'?s talk about|can we talk about|"
                    r"rant incoming|just saying|i'?ll say it|someone has to say it|i don'?t care who sees this|confession)")
 _AUDIENCE_END = _rx(r"(?:^|[.!?]\s+)(?:discuss|thoughts|agree|comment below|let me know|answers below|vote below|"
                     r"who'?s with me|just me\?|anyone\?|go!)\W*$")
@@ -420,7 +422,7 @@ def score(text: str) -> tuple[int, int, list[str]]:
     if _SLANG.search(text):
         p("slang", 2)
     # "why does the trust ban X?" with policy words in it is a real question, however it opens
-    rhetorical = _RHETORICAL.search(text) and not _POLICY_WORDS.search(text)
+    rhetorical = _RHETORICAL.search(text) and not (_POLICY_WORDS.search(text) or _PLATFORM.search(text))
     if rhetorical:
         p("rhetorical", 4)
     elif _VENT.search(text):
@@ -459,6 +461,9 @@ def score(text: str) -> tuple[int, int, list[str]]:
             q("asks-for-guidance", 4)      # "can I / is it ok to / should I ..." at the start
         if modal and _OK_END.search(text):
             q("asks-if-ok", 2)
+        elif (text.rstrip().endswith("?") and len(words) <= 15 and _OK_END.search(text)
+              and not any(r.startswith("post:audience") for r in reasons)):
+            q("asks-if-ok", 3)      # "#NHS in my bio - allowed?"
     if _EITHER.search(text) and not post:
         q("either-or", 3)
     if not (rhetorical or reader) and not _MODAL_START.search(text):
@@ -492,6 +497,9 @@ def decide(post: int, question: int, text: str) -> str:
     """Clear evidence one way wins; close evidence both ways is 'both'; no evidence falls back on the shape."""
     if question >= 3 and question - post >= 2:
         return ANSWER
+    if (post <= 3 and text.rstrip().endswith("?") and len(_WORD.findall(text)) <= 12 and _PLATFORM.search(text)
+            and not _HASHTAG.search(text)):
+        return BOTH   # a short question about a platform with one post-like opener: could be either
     if post >= 2 and post - question >= 2:
         return CHECK
     if post >= 2 and question >= 3:

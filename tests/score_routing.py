@@ -8,7 +8,7 @@ Each FILE is JSON Lines in one of three shapes:
   routing set (tests/data/routing*.jsonl):  {"id", "text", "accept": [kinds that are right]}
   drafts (../shared/eval/drafts*.jsonl):    {"id", "text", ...}      right: check or both
   questions (../shared/eval/questions*):    {"id", "question", ...}  right: answer or both
-With no FILE, scores tests/data/routing.jsonl and tests/data/routing_heldout.jsonl.
+With no FILE, scores tests/data/routing.jsonl and the three held-out routing sets.
 
 The command gets {"id", "text"} per message (each its own conversation) and must answer with
 {"id", "kind", "verdict", ...}. Besides the share routed right, it counts the questions given a
@@ -25,7 +25,7 @@ from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT = [ROOT / "tests/data/routing.jsonl", ROOT / "tests/data/routing_heldout.jsonl"]
+DEFAULT = [ROOT / "tests/data" / f"routing{part}.jsonl" for part in ("", "_heldout", "_heldout2", "_heldout3")]
 ANSWERED = {"answer", "both", "risk"}
 
 
