@@ -360,8 +360,7 @@ class Conversation:
         blocks: list[Block] = self._risk_blocks(flags) + self._identifier_blocks(found)
         if answer.data.get("found"):
             best = answer.data["answers"][0]
-            blocks += [Text(answer.data["lead"]), Quote(best["quote"], self.ask.label_clause(
-                self.ask.kb.clause(best["clause_id"])))]
+            blocks += self._best(answer)
         else:
             blocks.append(Text("If this is a question: I couldn't find it in the social media policies, so I won't "
                                f"guess. The {self.trust.comms.line()} can help."))
@@ -395,14 +394,21 @@ class Conversation:
         citations: list[str] = []
         if answer.data.get("found") and _PLATFORMS.search(text):
             best = answer.data["answers"][0]
-            blocks += [Text(answer.data["lead"]), Quote(best["quote"], self.ask.label_clause(
-                self.ask.kb.clause(best["clause_id"])))]
+            blocks += self._best(answer)
             citations = _citations(answer)
         blocks.append(Actions((Button("Alert the safeguarding lead", "ask_comms",
                                       "risk|" + self.redact(text)[:MAX_BUTTON_TEXT], "danger"),)))
         reply = Reply("risk", blocks, {"risk_flags": [f.name for f in flags], "alert": True, "found": bool(citations),
                                        "answers": answer.data.get("answers", []) if citations else []}, private=True)
         return Outcome(RISK, [reply], citations=citations, risk_flags=[f.name for f in flags], identifiers=found)
+
+    def _best(self, answer: Reply) -> list[Block]:
+        """The lead and quoted clause of an answer, for replies that carry it beside something else."""
+        best = answer.data["answers"][0]
+        blocks: list[Block] = [Text(answer.data["lead"]),
+                               Quote(best["quote"], self.ask.label_clause(self.ask.kb.clause(best["clause_id"])))]
+        partner = self.ask.partner_note(best["source"]) if hasattr(self.ask, "partner_note") else ""
+        return blocks + ([Notice(partner)] if partner else [])
 
     # -- what every message is scanned for -----------------------------------------------
 
