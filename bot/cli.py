@@ -138,12 +138,33 @@ def cmd_index(args, stdin: TextIO, stdout: TextIO) -> int:
 
 
 def cmd_chat(args, stdin: TextIO, stdout: TextIO) -> int:
+    if args.jsonl:
+        return chat_jsonl(args, stdin, stdout)
     from .console import run_console
     core = _core(args, storage=True)
     try:
         return run_console(core, stdin, stdout)
     finally:
         core.store.close()  # PostgreSQL: hand the connections back cleanly
+
+
+def chat_jsonl(args, stdin: TextIO, stdout: TextIO) -> int:
+    """One JSON line per message: what it was routed to, the verdict, citations and risk flags, so routing can be
+    scored. Lines with the same "user" are one conversation; a line without one is a conversation of its own.
+    Reports started here go to a throwaway database, never the incident log."""
+    import tempfile
+    from pathlib import Path
+    from handlers.conversation import Incoming
+    from .storage import SQLiteStore
+    with tempfile.TemporaryDirectory(prefix="policybot-chat-") as tmp:
+        from .app import build_core
+        core = build_core(args.config, store=SQLiteStore(Path(tmp) / "chat.db"))
+        lines = iter(range(1, 1 << 62))
+
+        def run(item: dict) -> dict:
+            user = str(item.get("user") or f"jsonl-line-{next(lines)}")
+            return core.conversation.respond(Incoming("console", user, item["text"])).as_dict()
+        return jsonl(stdin, stdout, "text", run)
 
 
 def cmd_incidents(args, stdin: TextIO, stdout: TextIO) -> int:
@@ -222,6 +243,8 @@ def build_parser() -> argparse.ArgumentParser:
     x.set_defaults(func=cmd_index)
 
     c = sub.add_parser("chat", help="talk to the bot in this terminal (no Slack or Teams needed)")
+    c.add_argument("--jsonl", action="store_true",
+                   help="read JSON Lines {id, text, user?} on stdin, write one line each: kind, verdict, citations, risk flags")
     c.set_defaults(func=cmd_chat)
 
     v = sub.add_parser("serve", help="run the Slack and Teams apps (HTTP on --host/--port; Slack Socket Mode per app.yaml)")

@@ -86,9 +86,11 @@ class Reply:
         return [b for b in self.blocks if isinstance(b, (Notice, Bullets))]
 
 
-def render_text(reply: Reply, width: int = 0) -> str:
-    """Render a reply as plain text for the console and for platform fallbacks."""
+def render_text(reply: Reply, width: int = 0, number_from: int = 0) -> str:
+    """Render a reply as plain text for the console and for platform fallbacks. With `number_from`, buttons
+    are numbered from it ("[1] Helpful") so a terminal user can press one by typing its number."""
     out: list[str] = []
+    n = number_from
     for blk in reply.blocks:
         if isinstance(blk, Heading):
             out.append(blk.text.upper() if width else blk.text)
@@ -106,5 +108,10 @@ def render_text(reply: Reply, width: int = 0) -> str:
             label = f"{blk.label}:\n" if blk.label else ""
             out.append(label + "\n".join(f"  | {line}" for line in blk.text.splitlines()))
         elif isinstance(blk, Actions):
-            out.append("  ".join(f"[{b.label}]" for b in blk.buttons))
+            if number_from:
+                labels = [f"[{n + i}] {b.label}" for i, b in enumerate(blk.buttons)]
+                n += len(blk.buttons)
+            else:
+                labels = [f"[{b.label}]" for b in blk.buttons]
+            out.append("  ".join(labels))
     return "\n\n".join(out)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import time
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,7 @@ HELP_WORDS = {"help", "?", "/help"}
 # A person picked from a platform's people picker arrives as an id (Slack U..., a Teams Azure AD
 # object id or 29:...), not a name: don't show it to the user as if it were one.
 PLATFORM_ID = re.compile(r"^(?:[UW][A-Z0-9]{2,}|(?i:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})|29:\S+)$")
+PAUSE_AFTER = 5 * 60  # seconds of silence after which the next message is not taken as an answer unasked
 
 
 class Invalid(ValueError):
@@ -129,6 +131,8 @@ class FlowContent:
     """The wording that is data (knowledge/report_contact.yaml)."""
     redirect: str
     privacy: dict[str, list[str]]
+    no_redirect: dict[str, str] = None      # flag -> why no redirect message is suggested after that risk
+    crisis_redirect: str = ""               # what to send instead after a threat of suicide ({crisis})
 
     @classmethod
     def load(cls, path: Path = KNOWLEDGE_DIR / "report_contact.yaml") -> "FlowContent":
@@ -137,12 +141,15 @@ class FlowContent:
         missing = [c.value for c in PLATFORMS if c.value not in privacy]
         if missing or not data.get("redirect"):
             raise ValueError(f"{path}: needs 'redirect' and a privacy checklist for {', '.join(missing) or 'each platform'}")
-        return cls(redirect=" ".join(str(data["redirect"]).split()), privacy=privacy)
+        no_redirect = {str(k): " ".join(str(v).split()) for k, v in (data.get("no_redirect") or {}).items()}
+        return cls(redirect=" ".join(str(data["redirect"]).split()), privacy=privacy, no_redirect=no_redirect,
+                   crisis_redirect=" ".join(str(data.get("crisis_redirect") or "").split()))
 
 
 class ReportContactFlow:
     def __init__(self, store: Store, triage: Triage, escalations: EscalationService, trust: TrustProfile,
-                 content: FlowContent | None = None, clock: Callable[[], dt.datetime] | None = None):
+                 content: FlowContent | None = None, clock: Callable[[], dt.datetime] | None = None,
+                 monotonic: Callable[[], float] = time.monotonic):
         self.store = store
         self.triage = triage
         self.escalations = escalations
@@ -150,20 +157,65 @@ class ReportContactFlow:
         self.content = content or FlowContent.load()
         self.tz = ZoneInfo(trust.timezone)
         self.clock = clock or (lambda: dt.datetime.now(self.tz))
+        self.monotonic = monotonic
+        self._seen: dict[tuple[str, str], float] = {}  # (surface, user) -> when this process last worked on their report
 
     # -- entry points ---------------------------------------------------------
 
     def active(self, surface: str, user: str) -> Incident | None:
         return self.store.active_incident(surface, user)
 
+    def touch(self, incident: Incident) -> None:
+        """The user is working on this report now (their next message may be an answer to it)."""
+        self._seen[(incident.surface, incident.user_id)] = self.monotonic()
+
+    def paused(self, incident: Incident) -> bool:
+        """True after a restart (this process never saw the report) or a pause of more than a few minutes:
+        the next message must not be taken as an answer without asking."""
+        seen = self._seen.get((incident.surface, incident.user_id))
+        return seen is None or self.monotonic() - seen > PAUSE_AFTER
+
+    def accepts(self, incident: Incident, text: str) -> bool:
+        """Whether `text` reads as an answer to the current step (without recording anything)."""
+        command = " ".join((text or "").lower().split())
+        if command in CANCEL_WORDS | BACK_WORDS | HELP_WORDS:
+            return True
+        try:
+            self._read(BY_NAME[incident.step], text)
+        except Invalid:
+            return False
+        return True
+
+    def resume_prompt(self, incident: Incident) -> Reply:
+        """Asked before anything is stored, when a report was left and the user comes back."""
+        step = BY_NAME[incident.step]
+        self.touch(incident)
+        return Reply("report_resume", [
+            Notice(f"You have a report in progress ({incident.ref}, step {step.policy_step} of 5): continue, or cancel?",
+                   "warning"),
+            Text(f"The next question is: {step.question}"),
+            Actions((Button("Continue report", "report_continue", step.name, "primary"),
+                     Button("Cancel", "report_cancel", step.name, "danger")))],
+            {"ref": incident.ref, "status": incident.status, "step": step.name, "policy_step": step.policy_step},
+            private=True)
+
+    def waiting(self, incident: Incident) -> Reply:
+        """A note after a message that was handled as something else: the report is still there."""
+        step = BY_NAME[incident.step]
+        return Reply("report_waiting", [Text(f"Your report {incident.ref} is waiting at step {step.policy_step} of 5: "
+                                             f"{step.question} Reply to carry on, or type 'cancel'.")],
+                     {"ref": incident.ref, "step": step.name}, private=True)
+
     def start(self, surface: str, user: str, text: str = "") -> list[Reply]:
         """/report-contact: resume a report in progress, or start one (triaging any text given)."""
         with self.store.transaction():
             incident = self.active(surface, user)
             if incident:
+                self.touch(incident)
                 return [self.prompt(incident, notes=[f"You have report {incident.ref} in progress, "
                                                      "so let's carry on where you left off. (Type 'cancel' to abandon it.)"])]
             incident = self.store.create_incident(surface, user, STEPS[0].name)
+            self.touch(incident)
             risk = self._triage(incident, text)
             opening = [Heading("Reporting contact on your personal social media"),
                        Text("I'll walk you through the five steps in the trust's policy (BSMHFT 3.2.1). "
@@ -173,6 +225,7 @@ class ReportContactFlow:
     def answer(self, incident: Incident, text: str, step: str | None = None) -> list[Reply]:
         """One answer to the current step. `step` says which question a button answered."""
         command = " ".join((text or "").lower().split())
+        self.touch(incident)
         with self.store.transaction():
             if command in CANCEL_WORDS:
                 return [self._cancel(incident)]
@@ -299,13 +352,31 @@ class ReportContactFlow:
     def _intro(self, step: Step, incident: Incident) -> list[Block]:
         blocks: list[Block] = [Text(line) for line in step.intro.split("\n") if line]
         if step.name == "redirect":
-            channels = "; ".join(c.line() for c in self.trust.approved_channels)
-            blocks.append(Copyable(self.content.redirect.format(channels=channels), "Redirect message"))
+            return self._redirect_intro(incident)
         if step.name == "privacy":
             platform = incident.fields.get("platform", "other")
             label = next((c.label for c in PLATFORMS if c.value == platform), "your platform")
             blocks.append(Text(f"For {label}:"))
             blocks.append(Bullets(tuple(self.content.privacy.get(platform, self.content.privacy["other"]))))
+        return blocks
+
+    def _redirect_intro(self, incident: Incident) -> list[Block]:
+        """Step 4 follows the risk: no redirect to a harasser, a journalist or someone threatening; the crisis
+        lines instead of PALS after a threat of suicide; the ordinary redirect for ordinary contact."""
+        flags = [self.triage.by_name[r] for r in incident.risk_flags if r in self.triage.by_name]
+        flags.sort(key=lambda f: not f.urgent)
+        withheld = [f for f in flags if f.name in (self.content.no_redirect or {})]
+        suicide = any(f.name == "suicide" for f in flags) and self.content.crisis_redirect
+        if not withheld and not suicide:
+            channels = "; ".join(c.line() for c in self.trust.approved_channels)
+            return [Text(line) for line in BY_NAME["redirect"].intro.split("\n") if line] + [
+                Copyable(self.content.redirect.format(channels=channels), "Redirect message")]
+        blocks: list[Block] = [Text("Step 4 of 5: don't send the usual redirect message here.")]
+        blocks += [Notice(self.content.no_redirect[f.name], "warning") for f in withheld]
+        if suicide:
+            crisis = ", ".join(f"{c.name} on {c.number}" for c in self.trust.crisis_lines)
+            blocks.append(Text("If they are at risk and you do reply, send them where to get help now instead:"))
+            blocks.append(Copyable(self.content.crisis_redirect.format(crisis=crisis), "Crisis message"))
         return blocks
 
     def _cancel(self, incident: Incident) -> Reply:

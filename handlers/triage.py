@@ -29,6 +29,8 @@ class Flag:
     crisis_lines: str
     cites: tuple[str, ...]
     urgent: bool = False
+    in_messages: tuple = ()      # a person at risk now, in any message (stricter than `patterns`)
+    message_tell: str = ""       # what to tell the member of staff when it is found there
 
 
 class Triage:
@@ -53,7 +55,9 @@ class Triage:
                               patterns=tuple(compile_pattern(p, {}, where) for p in raw["patterns"]),
                               tell=" ".join(str(raw["tell"]).split()), escalate=raw["escalate"],
                               crisis_lines=raw.get("crisis_lines", "none"), cites=tuple(raw.get("cites") or ()),
-                              urgent=bool(raw.get("urgent", False))))
+                              urgent=bool(raw.get("urgent", False)),
+                              in_messages=tuple(compile_pattern(p, {}, where) for p in raw.get("in_messages") or ()),
+                              message_tell=" ".join(str(raw.get("message_tell") or raw["tell"]).split())))
         if not flags:
             raise RuleError(f"{path}: no flags")
         return cls(flags, trust)
@@ -61,6 +65,22 @@ class Triage:
     def scan(self, text: str) -> list[Flag]:
         norm = normalise(text or "").text
         return [f for f in self.flags if any(p.search(norm) for p in f.patterns)]
+
+    def scan_message(self, text: str) -> list[Flag]:
+        """Flags for a person at risk now in any message to the bot, whatever it is routed to."""
+        norm = " ".join(normalise(text or "").text.replace("\u2019", "'").split())
+        return [f for f in self.flags if any(p.search(norm) for p in f.in_messages)]
+
+    def crisis(self, flags: list[Flag]) -> tuple[str, ...]:
+        """The crisis lines these flags call for, one line each (all, 999 only, or none)."""
+        wanted = {f.crisis_lines for f in flags}
+        if "all" in wanted:
+            lines = self.trust.crisis_lines
+        elif "emergency" in wanted:
+            lines = [c for c in self.trust.crisis_lines if c.number.strip() == "999"] or self.trust.crisis_lines[:1]
+        else:
+            return ()
+        return tuple(f"{c.name}: {c.number}" + (f" ({c.note})" if c.note else "") for c in lines)
 
     def blocks(self, flags: list[Flag]) -> list[Block]:
         """What to show at once for newly raised flags: the most urgent first, its crisis lines straight after."""

@@ -40,8 +40,8 @@ from .notifier import SlackNotifier
 
 log = logging.getLogger("policybot.slack")
 SURFACE = "slack"
-ACTIONS = re.compile(r"^(report_answer|report_back|report_cancel|why|feedback|ask_comms|esc_ack|esc_resolve|"
-                     r"home_check|home_report):\d+$")
+ACTIONS = re.compile(r"^(report_answer|report_back|report_cancel|report_continue|why|feedback|feedback_skip|ask_comms|"
+                     r"esc_ack|esc_resolve|home_check|home_report):\d+$")
 MENTION = re.compile(r"<@[A-Z0-9]+(?:\|[^>]*)?>")
 
 
@@ -86,10 +86,11 @@ class SlackSurface:
         if event.get("channel_type") != "im" or event.get("bot_id") or event.get("subtype"):
             return
         text = unescape(event.get("text", ""))
+        thread = event.get("thread_ts") or event["ts"]  # a reply in the bot's thread is read as a follow-up there
         replies = self.core.conversation.handle(
-            Incoming(SURFACE, event["user"], text, event_id=body.get("event_id"), channel=event["channel"]))
+            Incoming(SURFACE, event["user"], text, event_id=body.get("event_id"), channel=event["channel"], thread=thread))
         for reply in replies:
-            await self.post(event["channel"], reply, thread_ts=event.get("thread_ts") or event["ts"])
+            await self.post(event["channel"], reply, thread_ts=thread)
         self.deliver_escalations()
 
     async def on_mention(self, event: dict, body: dict) -> None:
@@ -101,7 +102,7 @@ class SlackSurface:
                 "To report a contact, type /report-contact, or message me directly: reports are private.")]))
             return
         replies = self.core.conversation.handle(Incoming(SURFACE, user, text, event_id=body.get("event_id"),
-                                                         channel=channel))
+                                                         channel=channel, thread=f"{channel}:{thread}"))
         for reply in replies:
             if reply.private:
                 await self.ephemeral(channel, user, reply, thread_ts=thread)
