@@ -249,3 +249,17 @@ def test_escalations_waiting_before_the_outbox_migration_are_still_delivered(pg)
     claimed = store.claim_escalations("A", ["slack"], now=dt.datetime.now(dt.timezone.utc),
                                       lease=dt.timedelta(minutes=5), max_attempts=8)
     assert [e.id for e in claimed] == [row.id]
+
+
+def test_paste_your_draft_carries_over_to_another_replica(storage, core):
+    """'Can I post this?' reaches one replica and the draft the other: the draft is still checked."""
+    from handlers.conversation import Conversation, Incoming
+    one, other = (Conversation(core.config.trust, core.ask, core.check, store=storage.open()) for _ in range(2))
+    [prompt] = one.handle(Incoming("slack", "U1", "can I post this?", event_id="Ev1"))
+    assert prompt.kind == "check_prompt"
+    draft = "What does the policy say about LinkedIn?"  # alone, this reads as a question
+    [checked] = other.handle(Incoming("slack", "U1", draft, event_id="Ev2"))
+    assert checked.kind.startswith("check") and "verdict" in checked.data
+    [again] = other.handle(Incoming("slack", "U1", draft, event_id="Ev3"))  # asked once, checked once
+    assert not again.kind.startswith("check")
+    assert storage.sql("SELECT count(*) FROM bot_state WHERE key LIKE 'awaiting_draft:%'") == [(0,)]

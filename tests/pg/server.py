@@ -92,7 +92,7 @@ class Storage:
             finally:
                 conn.close()
         with psycopg.connect(self.url, autocommit=True) as conn:
-            cur = conn.execute(re.sub(r"\?", "%s", query), list(params))
+            cur = conn.execute(re.sub(r"\?", "%s", query.replace("%", "%%")), list(params))
             return cur.fetchall() if cur.description else []
 
     def count(self, table: str) -> int:
