@@ -2,7 +2,9 @@
 
 Measures, per message, the time from sending the signed event to the bot's chat.postMessage
 reaching the fake Slack; reports p50/p95/p99, events/s, errors, replies later than 3 s, and the
-server's peak memory (summed over its processes). Bounded: USERS x MESSAGES requests to
+server's peak memory (summed over its processes), and how busy the bot, PostgreSQL and this load
+generator kept the CPUs (on a small machine they share the cores, which caps what more workers
+can show). Bounded: USERS x MESSAGES requests to
 127.0.0.1 only, then it stops.
 
 Run: .venv/bin/python benchmarks/bench_slack_load.py [--users 100] [--messages 10] [--think 1.0]
@@ -159,8 +161,10 @@ async def run_one(args, store: str, workers: int, database_env: dict) -> dict:
             pids = tree(server.pid)
             pg_pids = tree(args.postgres_pid) if store == "postgres" else []
             cpu0, pg0, t0 = cpu_seconds(pids), cpu_seconds(pg_pids), time.perf_counter()
+            me0 = sum(os.times()[:2])
             await asyncio.gather(*(user(u) for u in range(args.users)))
             wall = time.perf_counter() - t0
+            client_cpu = sum(os.times()[:2]) - me0  # this process: the simulated users and the fake Slack
             server_cpu = cpu_seconds(pids) - cpu0
             pg_cpu = cpu_seconds(tree(args.postgres_pid)) - pg0 if store == "postgres" else None
         peak = peak_kb(tree(server.pid))
@@ -178,14 +182,17 @@ async def run_one(args, store: str, workers: int, database_env: dict) -> dict:
             "server_cpu_ms_per_event": round(1000 * server_cpu / max(1, len(lat)), 2),
             "server_cpu_busy": round(server_cpu / wall, 2),
             "postgres_cpu_busy": round(pg_cpu / wall, 2) if pg_cpu is not None else None,
+            "load_generator_cpu_busy": round(client_cpu / wall, 2),
+            "machine_load_avg_1m": round(os.getloadavg()[0], 1),
             "server_peak_rss_mb": round(peak / 1024, 1)}
 
 
 def table(rows: list[dict]) -> str:
     head = ("store", "workers", "events/s", "p50 ms", "p95 ms", "p99 ms", "> 3 s", "errors", "bot CPU busy",
-            "postgres CPU busy", "bot peak RSS MB")
+            "postgres CPU busy", "load generator CPU busy", "bot peak RSS MB", "load avg")
     keys = ("store", "workers", "events_per_s", "p50_ms", "p95_ms", "p99_ms", "later_than_3s", "errors",
-            "server_cpu_busy", "postgres_cpu_busy", "server_peak_rss_mb")
+            "server_cpu_busy", "postgres_cpu_busy", "load_generator_cpu_busy", "server_peak_rss_mb",
+            "machine_load_avg_1m")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         lines.append("| " + " | ".join("-" if r[k] is None else str(r[k]) for k in keys) + " |")
