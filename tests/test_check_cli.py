@@ -36,7 +36,8 @@ def test_check_jsonl_in_score_format():
     code, out = run(["check", "--jsonl"], lines)
     got = [json.loads(l) for l in out.splitlines()]
     assert [g.get("id") for g in got] == ["a", "b", None, "c"]
-    assert got[0]["verdict"] == "ok" and got[1]["empty"] and "error" in got[2] and got[3]["verdict"] == "revise"
+    assert got[0]["verdict"] == "ok" and got[1]["empty"] and "error" in got[2] and got[3]["verdict"] != "ok"
+    assert "political-impartiality" in {f["category"] for f in got[3]["findings"]}
 
 
 @pytest.mark.parametrize("text, kind", [

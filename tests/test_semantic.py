@@ -56,3 +56,67 @@ def test_the_corpus_never_contains_evaluation_drafts(corpus):
             for line in path.read_text().splitlines():
                 if line.strip():
                     assert " ".join(json.loads(line)["text"].split()).casefold() not in texts
+
+
+@pytest.fixture(scope="module")
+def checker(core):
+    assert core.check.checker.semantic is not None, "app.yaml ships with the semantic tier on"
+    return core.check.checker
+
+
+@pytest.mark.parametrize("text, category", [
+    # No rule matches these: the tier reads who is speaking to whom and what about.
+    ("Off to chat to a reporter from the Evening Mail about what really goes on at our unit tomorrow", "media-response"),
+    ("Thinking of you and your lad, Maureen. Message me any time if you want an update on how he's doing x",
+     "service-user-relationship"),
+])
+def test_the_semantic_tier_flags_what_no_rule_catches_and_says_why(checker, text, category):
+    rules_only = [f for f in checker.check(text, "personal").findings if not f.semantic]
+    assert not any(f.category == category for f in rules_only)
+    r = checker.check(text, "personal")
+    hit = next(f for f in r.findings if f.category == category)
+    assert r.verdict == "stop"
+    assert hit.semantic and 0.0 < hit.confidence <= 1.0
+    assert hit.quote == text[hit.start:hit.end] and len(hit.quote) >= 12   # the sentence that drove it
+    cites = set(load_categories()[category]["cites"])
+    assert set(hit.cites) == cites
+    d = hit.as_dict()
+    assert d["source"] == "semantic" and d["confidence"] == round(hit.confidence, 3) and d["message"]
+
+
+@pytest.mark.parametrize("text", [
+    "Lovely sunny walk along the canal with the dog this morning ☀️🐕",
+    "Words like 'schizo' and 'psycho' hurt. Choose kinder ones.",
+])
+def test_everyday_posts_and_quoted_mentions_stay_ok(checker, text):
+    assert checker.check(text, "personal").verdict == "ok"
+
+
+@pytest.mark.parametrize("text", ["🔥🔥🔥", "\u200b\u200b", "x" * 50_000, "😂" * 5_000, "\x00\x01 ok"])
+def test_symbol_floods_and_huge_drafts_get_a_defined_answer(checker, text):
+    r = checker.check(text, "personal")
+    assert r.verdict in (None, "ok", "revise", "stop")
+    assert all(f.confidence is None or 0.0 <= f.confidence <= 1.0 for f in r.findings)
+
+
+def test_a_missing_or_corrupt_classifier_stops_start_up_with_one_line(tmp_path):
+    copy = tmp_path / "checker"
+    copy.mkdir()
+    for name in ("semantic.json", "semantic.npz"):
+        shutil.copy(ROOT / "knowledge" / "checker" / name, copy / name)
+    (copy / "semantic.npz").write_bytes(b"\x00" * 100)
+    code = ("import sys; from pathlib import Path\nfrom knowledge.checker.semantic import SemanticTier, ModelError\n"
+            "try:\n    SemanticTier(directory=Path(sys.argv[1]))\nexcept ModelError as e:\n    print(e); sys.exit(2)\n")
+    proc = subprocess.run([sys.executable, "-c", code, str(copy)], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 2 and "semantic.npz is corrupt" in proc.stdout and "Traceback" not in proc.stderr
+    (copy / "semantic.npz").unlink()
+    proc = subprocess.run([sys.executable, "-c", code, str(copy)], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 2 and "semantic.npz is missing" in proc.stdout
+
+
+def test_the_shipped_classifier_records_its_provenance():
+    spec = json.loads((ROOT / "knowledge" / "checker" / "semantic.json").read_text())
+    prov = spec["provenance"]
+    assert prov["made_by"] == "tools/train_semantic.py"
+    assert prov["corpus"]["items"] == len(load_corpus())
+    assert len(spec["thresholds"]) == len(spec["heads"]) == len(load_categories()) + 1

@@ -116,9 +116,10 @@ class Checker:
             result.empty = not text.strip()
             result.verdict = None if result.empty else "ok"
             return result
-        findings = self._run(norm, account)
+        dismissed: set[str] = set()
+        findings = self._run(norm, account, dismissed)
         if self.semantic is not None:
-            findings = self._with_semantic(findings, checked, norm, account)
+            findings = self._with_semantic(findings, checked, norm, account, dismissed=dismissed)
         result.findings = findings
         result.verdict = verdict_for(findings)
         if revise and findings:
@@ -128,11 +129,15 @@ class Checker:
     def combine(self, text: str, account: str, hits) -> list[Finding]:
         """Rules plus given semantic hits, as check() combines them (for tuning thresholds offline)."""
         norm = normalise(text[:MAX_DRAFT_CHARS])
-        return self._with_semantic(self._run(norm, account), text[:MAX_DRAFT_CHARS], norm, account, hits)
+        dismissed: set[str] = set()
+        rules = self._run(norm, account, dismissed)
+        return self._with_semantic(rules, text[:MAX_DRAFT_CHARS], norm, account, hits, dismissed)
 
     # -- running rules -----------------------------------------------------
 
-    def _run(self, norm: Normalised, account: str) -> list[Finding]:
+    def _run(self, norm: Normalised, account: str, dismissed: set[str] | None = None) -> list[Finding]:
+        """The rules' findings. `dismissed` collects categories whose words appear only quoted, negated or
+        allow-listed ("words like 'psycho' hurt"): the semantic tier must not flag a mention as a use."""
         allowed = Spans(m.span() for p in self.ruleset.allow for m in p.finditer(norm.text))
         seen: dict[tuple, bool] = {}  # (pattern, scope) -> found: each context is searched once per draft
         findings: list[Finding] = []
@@ -140,11 +145,10 @@ class Checker:
             if account not in rule.accounts:
                 continue
             for start, end in self._candidates(rule, norm):
-                if allowed.overlaps(start, end):
-                    continue
-                if rule.skip_quoted and norm.in_quotes(start, end):
-                    continue
-                if rule.negatable and self._negated(norm, start):
+                if (allowed.overlaps(start, end) or (rule.skip_quoted and norm.in_quotes(start, end))
+                        or (rule.negatable and self._negated(norm, start))):
+                    if dismissed is not None:
+                        dismissed.add(rule.category)
                     continue
                 if not self._context_holds(rule, norm, start, seen):
                     continue
@@ -160,9 +164,10 @@ class Checker:
         return findings
 
     def _with_semantic(self, findings: list[Finding], text: str, norm: Normalised, account: str,
-                       hits=None) -> list[Finding]:
-        """Add the semantic tier's findings for categories the rules did not find (rules quote more precisely)."""
-        found = {f.category for f in findings}
+                       hits=None, dismissed: set[str] = frozenset()) -> list[Finding]:
+        """Add the semantic tier's findings for categories the rules did not find (rules quote more precisely)
+        and did not see only as a quoted or negated mention."""
+        found = {f.category for f in findings} | set(dismissed)
         findings = list(findings)
         for hit in (self.semantic.score(text, norm, account) if hits is None else hits):
             if hit.category in found:
@@ -268,9 +273,10 @@ class Checker:
         for extra in appends:
             revised = f"{revised}\n\n{extra}" if revised else extra
         again_norm = normalise(revised)
-        again = self._run(again_norm, account)
+        dismissed: set[str] = set()
+        again = self._run(again_norm, account, dismissed)
         if self.semantic is not None:
-            again = self._with_semantic(again, revised, again_norm, account)
+            again = self._with_semantic(again, revised, again_norm, account, dismissed=dismissed)
         fixed = {f.rule for f in findings}
         if any(f.rule in fixed for f in again):
             return None

@@ -2,15 +2,16 @@
 
 Rules catch what has a fixed shape (an NHS number, "committed suicide"); they cannot see that a post mocks
 a colleague without naming them, or answers a relative in public. The semantic tier reads meaning: the draft
-and each of its sentences go through all-MiniLM-L6-v2 fine-tuned on knowledge/training/corpus
-(tools/finetune_checker.py), with a few cues about who is speaking to whom, and one sigmoid head per
-category gives a probability. A category whose probability passes its threshold (chosen in cross-validation for stop-level
+and each of its sentences are embedded with the shared all-MiniLM-L6-v2 model (knowledge/embedding, the
+same file search uses), a few cues about who is speaking to whom are added, and one logistic regression
+per category, trained on knowledge/training/corpus by tools/train_semantic.py, gives a probability. A category whose probability passes its threshold (chosen in cross-validation for stop-level
 recall first) becomes a finding that quotes the sentence that drove it and cites the category's clauses.
 
-Run time is a tokenizer and one int8 ONNX model on onnxruntime: no torch.
+Run time is the shared embedding model and a dot product: no torch, no scikit-learn.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import threading
@@ -19,12 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ..embedding import EMBEDDING_DIR, RESTORE, TOKENIZER_FILE, ModelError, verify
+from ..embedding import Embedder, ModelError, shared_embedder
 from .normalise import Normalised
 
 CHECKER_DIR = Path(__file__).resolve().parent
-MODEL_FILE = "semantic-int8.onnx"
+WEIGHTS_FILE = "semantic.npz"
 SPEC_FILE = "semantic.json"
+RESTORE_TIER = "restore it with `git checkout -- knowledge/checker` or rebuild it with tools/train_semantic.py"
 SEMANTIC_CHARS = 4_000      # the semantic reading covers this much of a draft; rules read all of it
 MAX_UNITS = 24              # sentences embedded per draft, besides the draft as a whole
 MIN_UNIT_CHARS = 12
@@ -90,54 +92,36 @@ class SemanticHit:
 
 
 class SemanticTier:
-    """The fine-tuned classifier (semantic-int8.onnx, heads and thresholds in semantic.json), sha256-checked."""
+    """Per-category logistic regression (semantic.npz, sha256-pinned in semantic.json) over the shared
+    embedding model's vectors and the cues. Run time is one embedding batch and a dot product."""
 
-    def __init__(self, directory: Path = CHECKER_DIR, threads: int = 1):
-        import onnxruntime as ort
-        from tokenizers import Tokenizer
-
+    def __init__(self, embedder: Embedder | None = None, directory: Path = CHECKER_DIR):
         spec_path = directory / SPEC_FILE
         try:
             spec = json.loads(spec_path.read_text())
             want = spec["provenance"]["sha256"]
         except (OSError, ValueError, KeyError):
-            raise ModelError(f"classifier spec {spec_path} is missing or unreadable: {RESTORE}") from None
-        verify(directory, {MODEL_FILE: want})
+            raise ModelError(f"classifier spec {spec_path} is missing or unreadable: {RESTORE_TIER}") from None
+        if not (directory / WEIGHTS_FILE).is_file():
+            raise ModelError(f"classifier file {directory / WEIGHTS_FILE} is missing: {RESTORE_TIER}")
+        if hashlib.sha256((directory / WEIGHTS_FILE).read_bytes()).hexdigest() != want:
+            raise ModelError(f"classifier file {directory / WEIGHTS_FILE} is corrupt (sha256 differs from "
+                             f"{SPEC_FILE}): {RESTORE_TIER}")
         if spec.get("cue_names") != CUE_NAMES:
-            raise ModelError(f"classifier {directory / MODEL_FILE} was trained with other cues: {RESTORE}")
-        verify(EMBEDDING_DIR, {TOKENIZER_FILE: _pinned_tokenizer()})
-        self.heads = list(spec["heads"])
+            raise ModelError(f"classifier {directory / WEIGHTS_FILE} was trained with other cues: {RESTORE_TIER}")
+        data = np.load(directory / WEIGHTS_FILE, allow_pickle=False)
+        self.heads = [str(h) for h in data["heads"]]
+        self.W = data["W"].astype(np.float32)
+        self.b = data["b"].astype(np.float32)
         self.thresholds = np.array(spec["thresholds"], dtype=np.float32)
         self.sentence_weight = float(spec.get("sentence_weight", 1.0))
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        opts.log_severity_level = 3
-        try:
-            self._session = ort.InferenceSession(str(directory / MODEL_FILE), opts, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own exception types
-            raise ModelError(f"classifier {directory / MODEL_FILE} could not be loaded ({type(exc).__name__}): {RESTORE}") from None
-        self._tokenizer = Tokenizer.from_file(str(EMBEDDING_DIR / TOKENIZER_FILE))
-        self._tokenizer.enable_truncation(int(spec.get("max_tokens", 128)))
+        self.embedder = embedder or shared_embedder()
         self._index = {h: i for i, h in enumerate(self.heads)}
 
     def probabilities(self, texts: list[str], cue_rows: np.ndarray) -> np.ndarray:
-        """One row of head probabilities per text (empty text scores zero)."""
-        out = np.zeros((len(texts), len(self.heads)), dtype=np.float32)
-        live = [i for i, t in enumerate(texts) if t.strip()]
-        if not live:
-            return out
-        enc = self._tokenizer.encode_batch([texts[i] for i in live])
-        width = max(len(e.ids) for e in enc)
-        ids = np.zeros((len(live), width), dtype=np.int64)
-        mask = np.zeros((len(live), width), dtype=np.int64)
-        for r, e in enumerate(enc):
-            ids[r, :len(e.ids)] = e.ids
-            mask[r, :len(e.ids)] = 1
-        probs = self._session.run(None, {"input_ids": ids, "attention_mask": mask,
-                                         "cues": cue_rows[live].astype(np.float32)})[0]
-        out[live] = np.nan_to_num(probs)
-        return out
+        """One row of head probabilities per text."""
+        feats = np.hstack([self.embedder.embed(texts), cue_rows.astype(np.float32)])
+        return _sigmoid(feats @ self.W.T + self.b)
 
     def read(self, original: str, norm: Normalised, account: str):
         """Per head: the best probability over the draft and its sentences; and which sentence gave it."""
@@ -173,11 +157,8 @@ class SemanticTier:
         return self.hits(*self.read(original, norm, account))
 
 
-def _pinned_tokenizer() -> str:
-    try:
-        return json.loads((EMBEDDING_DIR / "provenance.json").read_text())["model"]["files"][TOKENIZER_FILE]
-    except (OSError, ValueError, KeyError):
-        raise ModelError(f"{EMBEDDING_DIR / 'provenance.json'} is missing or unreadable: {RESTORE}") from None
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
 
 
 _shared: SemanticTier | None = None
