@@ -61,6 +61,10 @@ def build_asker(config: AppConfig | str | None = None) -> Asker:
     return Asker(config=config, kb=kb, ask=AskHandler(kb, config.trust))
 
 
+def _store_unanswered(config: AppConfig) -> bool:
+    return bool((config.raw.get("feedback") or {}).get("store_unanswered", True))
+
+
 def build_core(config: AppConfig | str | None = None, *, storage: bool = True, store: Store | None = None,
                clock=None) -> Core:
     """The shared core. With storage, the database is opened (created 0600 if new) unless a store is given;
@@ -77,4 +81,5 @@ def build_core(config: AppConfig | str | None = None, *, storage: bool = True, s
     escalations = EscalationService(store, routes=config.escalation_routes)
     report = ReportContactFlow(store, Triage.load(config.trust), escalations, config.trust, clock=clock)
     return Core(config=config, kb=kb, ask=ask, check=check, store=store, escalations=escalations, report=report,
-                conversation=Conversation(config.trust, ask, check, report, store))
+                conversation=Conversation(config.trust, ask, check, report, store,
+                                          record_unanswered=_store_unanswered(config)))

@@ -238,6 +238,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", default="build/policybot-teams.zip")
     t.set_defaults(func=cmd_teams_package)
 
+    from .feedback_cli import add_parsers as add_feedback_parsers
+    add_feedback_parsers(sub)
+
     from .incidents_cli import add_parsers
     before = set(sub.choices)
     add_parsers(sub)

@@ -88,8 +88,10 @@ class Outcome:
 class Conversation:
     def __init__(self, trust: TrustProfile, ask: AskHandler, check: CheckHandler,
                  report: ReportContactFlow | None = None, store: Store | None = None, triage: Triage | None = None,
-                 monotonic: Callable[[], float] = time.monotonic):
+                 monotonic: Callable[[], float] = time.monotonic, record_unanswered: bool = True):
         self.trust = trust
+        # "Not found" questions, identifiers removed, are kept for policy owners (app.yaml feedback.store_unanswered).
+        self.record_unanswered = record_unanswered
         self.ask = ask
         self.check = check
         self.report = report
@@ -334,7 +336,7 @@ class Conversation:
             return self._risk(msg, text, question, flags, found)
         if kind == BOTH:
             return self._both(msg, question, text, flags, found)
-        reply = self._answer(question)
+        reply = self._answer(question, msg)
         self._remember_question(msg, question, reply)
         follow_up = [Notice("I read this as a follow-up to your last question.")] if question != text else []
         _lead(reply, self._risk_blocks(flags) + self._identifier_blocks(found) + follow_up)
@@ -354,7 +356,7 @@ class Conversation:
 
     def _both(self, msg: Incoming, question: str, text: str, flags: list[Flag], found: list[str]) -> Outcome:
         """Unsure whether it is a question or a post: the answer, then the verdict in case it is a post. One reply."""
-        answer = self._answer(question)
+        answer = self._answer(question, msg)
         self._remember_question(msg, question, answer)
         result = self.check.check(text, "unknown")
         blocks: list[Block] = self._risk_blocks(flags) + self._identifier_blocks(found)
@@ -390,7 +392,7 @@ class Conversation:
         if _PLATFORMS.search(text) or re.search(r"\b(?:messaged|dm|posted|tagged|online|social media)\b", text, re.I):
             blocks.append(Text("If this came to you on your personal social media, type /report-contact afterwards to "
                                "log it; don't reply to them from your own account."))
-        answer = self._answer(question)
+        answer = self._answer(question)  # never keep the text of a message about someone at risk
         citations: list[str] = []
         if answer.data.get("found") and _PLATFORMS.search(text):
             best = answer.data["answers"][0]
@@ -446,10 +448,13 @@ class Conversation:
             text = text[:a] + (f"[{IDENTIFIERS[name].split(' ', 1)[1]} removed]" if mark else " ") + text[b:]
         return text
 
-    def _answer(self, question: str) -> Reply:
-        """The policy answer, searched without any identifiers; "Ask a person" passes them on marked as removed."""
+    def _answer(self, question: str, msg: Incoming | None = None) -> Reply:
+        """The policy answer, searched without any identifiers; "Ask a person" passes them on marked as removed.
+        A question the policy doesn't cover is kept (identifiers removed) so policy owners see the gaps."""
         reply = self.ask.answer(self.redact(question, mark=False))
         marked = self.redact(question)
+        if reply.kind == "not_found" and msg is not None and self.store and self.record_unanswered:
+            self.store.add_feedback(msg.surface, msg.user, "", "not_found", " ".join(marked.split())[:1000])
         if marked != question:
             for blk in reply.blocks:
                 if isinstance(blk, Actions):
