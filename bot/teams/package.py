@@ -6,9 +6,9 @@ import re
 import zipfile
 from pathlib import Path
 
-from bot.config import PROJECT_DIR
+from bot.assets import asset
 
-TEAMS_DIR = PROJECT_DIR / "teams"
+TEAMS_DIR = asset("teams")
 APP_ID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
