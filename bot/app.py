@@ -1,7 +1,7 @@
 """App wiring: load the configuration and knowledge once, build the shared core."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from handlers.ask import AskHandler
 from handlers.check import CheckHandler, helpline_line
@@ -11,6 +11,7 @@ from handlers.report_contact import ReportContactFlow
 from handlers.store import Store
 from handlers.triage import Triage
 from handlers.trust import TrustProfile
+from handlers.worker import Worker
 from knowledge import KnowledgeBase
 from knowledge.checker import Checker, load_ruleset
 from knowledge.checker.semantic import shared_semantic_tier
@@ -29,6 +30,10 @@ class Core:
     store: Store | None = None
     escalations: EscalationService | None = None
     report: ReportContactFlow | None = None
+    worker: Worker = field(default_factory=Worker)  # checks and searches, off the server's event loop
+
+    def close(self) -> None:
+        self.worker.close()
 
 
 def trust_terms(trust: TrustProfile) -> dict[str, list[str]]:

@@ -10,6 +10,11 @@ Every message goes through one understanding step (handlers/intents.py): a draft
 checked, a question answered, an unclear one gets both in one reply. Whatever it is
 routed to, it is also scanned for a person at risk now (crisis lines and the
 safeguarding route at once) and for patient identifiers (flagged even in a question).
+
+Servers call `handle_async`: the pure, possibly slow work a message needs (the draft
+check, the policy search, the risk and identifier scans of up to 40,000 characters) is
+done first on a worker thread, outside any store transaction, and routing then finds it
+done. So a long check neither blocks the event loop nor holds the store's lock.
 """
 from __future__ import annotations
 
@@ -18,7 +23,7 @@ import time
 from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Awaitable, Callable
 
 from knowledge.checker import MAX_DRAFT_CHARS
 from knowledge.checker.detectors import DETECTORS
@@ -103,6 +108,7 @@ class Conversation:
         self._confirming: dict[tuple[str, str], Button] = {}     # a typed press waiting for "yes"
         self._reason_for: dict[tuple[str, str], int] = {}        # feedback id waiting for a typed reason
         self._context: OrderedDict[tuple, tuple[float, str]] = OrderedDict()  # last question, per thread
+        self._done: dict[tuple, object] = {}  # pure work done ahead of routing (handle_async), by call
 
     @contextmanager
     def _once(self, surface: str, event_id: str | None):
@@ -117,6 +123,46 @@ class Conversation:
 
     def handle(self, msg: Incoming) -> list[Reply]:
         return self.respond(msg).replies
+
+    async def handle_async(self, msg: Incoming, run: Callable[..., Awaitable]) -> list[Reply]:
+        """As handle, with the message's checks and searches done first by `run` (a Worker's: off the
+        event loop). Routing itself is quick then; anything it didn't foresee, it works out as usual."""
+        done = await run(self.prepare, msg, size=len(msg.text or ""))
+        self._done.update(done)  # no await between here and routing: no other message sees these
+        try:
+            return self.handle(msg)
+        finally:
+            for key in done:
+                self._done.pop(key, None)
+
+    def prepare(self, msg: Incoming) -> dict[tuple, object]:
+        """The pure work routing will most likely ask for, done now. Reads, writes nothing; a wrong
+        guess only costs the time of the work."""
+        text = (msg.text or "").strip()
+        key = (msg.surface, msg.user)
+        if not text or self._typed_press(key, text) is not None:
+            return {}
+        done: dict[tuple, object] = {("risk", text): self._at_risk(text), ("spans", text): self._spans(text)}
+        if key in self._awaiting_draft:
+            account = self._awaiting_draft.get(key, "unknown")
+            done[("check", text, account)] = self.check.check(text, account)
+            return done
+        u = understand(text)
+        kind = with_risk(u, bool(done[("risk", text)]))
+        if kind == CHECK:
+            done[("check", u.text, u.account)] = self.check.check(u.text, u.account)
+        if kind == BOTH:
+            done[("check", text, "unknown")] = self.check.check(text, "unknown")
+        if kind in (ANSWER, BOTH, RISK):
+            question = self._with_context(msg, text)
+            done[("spans", question)] = spans = done.get(("spans", question)) or self._spans(question)
+            plain = self._redacted(question, spans, mark=False)
+            done[("answer", plain)] = self.ask.answer(plain)
+        return done
+
+    def _done_or(self, key: tuple, work: Callable, *args):
+        found = self._done.get(key)
+        return found if found is not None else work(*args)
 
     def respond(self, msg: Incoming) -> Outcome:
         """Handle one message and say what it was taken for (`policybot chat --jsonl` prints this)."""
@@ -348,7 +394,7 @@ class Conversation:
     # -- the four kinds of reply -----------------------------------------------------
 
     def _checked(self, draft: str, account: str, flags: list[Flag]) -> Outcome:
-        result = self.check.check(draft, account)
+        result = self._done_or(("check", draft, account), self.check.check, draft, account)
         reply = self.check.render(result)   # the checker reports identifiers in a draft itself
         _lead(reply, self._risk_blocks(flags))
         return Outcome(CHECK, [reply], verdict=result.verdict, risk_flags=[f.name for f in flags],
@@ -358,7 +404,7 @@ class Conversation:
         """Unsure whether it is a question or a post: the answer, then the verdict in case it is a post. One reply."""
         answer = self._answer(question, msg)
         self._remember_question(msg, question, answer)
-        result = self.check.check(text, "unknown")
+        result = self._done_or(("check", text, "unknown"), self.check.check, text, "unknown")
         blocks: list[Block] = self._risk_blocks(flags) + self._identifier_blocks(found)
         if answer.data.get("found"):
             best = answer.data["answers"][0]
@@ -415,7 +461,8 @@ class Conversation:
     # -- what every message is scanned for -----------------------------------------------
 
     def _at_risk(self, text: str) -> list[Flag]:
-        return [f for f in self.triage.scan_message(text[:MAX_DRAFT_CHARS]) if f.urgent]
+        found = self._done.get(("risk", text))
+        return found if found is not None else [f for f in self.triage.scan_message(text[:MAX_DRAFT_CHARS]) if f.urgent]
 
     def _risk_blocks(self, flags: list[Flag], route: bool = True) -> list[Block]:
         if not flags:
@@ -430,8 +477,10 @@ class Conversation:
             blocks.append(Text(f"Safeguarding: {self.trust.safeguarding.line()}."))
         return blocks
 
-    @staticmethod
-    def _spans(text: str) -> list[tuple[str, int, int]]:
+    def _spans(self, text: str) -> list[tuple[str, int, int]]:
+        found = self._done.get(("spans", text))
+        if found is not None:
+            return found
         norm = normalise((text or "")[:MAX_DRAFT_CHARS])
         out = []
         for name in IDENTIFIERS:
@@ -444,14 +493,19 @@ class Conversation:
 
     def redact(self, text: str, mark: bool = True) -> str:
         """The text with identifiers taken out (marked where they were) before it is passed on to anyone."""
-        for name, a, b in sorted(self._spans(text), key=lambda s: -s[1]):
+        return self._redacted(text, self._spans(text), mark)
+
+    @staticmethod
+    def _redacted(text: str, spans, mark: bool) -> str:
+        for name, a, b in sorted(spans, key=lambda s: -s[1]):
             text = text[:a] + (f"[{IDENTIFIERS[name].split(' ', 1)[1]} removed]" if mark else " ") + text[b:]
         return text
 
     def _answer(self, question: str, msg: Incoming | None = None) -> Reply:
         """The policy answer, searched without any identifiers; "Ask a person" passes them on marked as removed.
         A question the policy doesn't cover is kept (identifiers removed) so policy owners see the gaps."""
-        reply = self.ask.answer(self.redact(question, mark=False))
+        plain = self.redact(question, mark=False)
+        reply = self._done_or(("answer", plain), self.ask.answer, plain)
         marked = self.redact(question)
         if reply.kind == "not_found" and msg is not None and self.store and self.record_unanswered:
             self.store.add_feedback(msg.surface, msg.user, "", "not_found", " ".join(marked.split())[:1000])
