@@ -50,6 +50,8 @@ class Rig:
         await self.http.close()
         await self.runner.cleanup()
         await self.fake.stop()
+        if exc[0] is None:
+            assert self.fake.rejected == [], "Slack would have refused these calls"
 
     async def event(self, event: dict, event_id: str, headers=None):
         return await post(self.http, self.url + "/slack/events", event_body(event, event_id), JSON, headers)
@@ -134,14 +136,18 @@ async def test_mention_answers_questions_in_thread_and_drafts_privately(tmp_path
         assert not [p for p in rig.fake.of("chat.postMessage") if p.get("thread_ts") == "8.8"]
 
 
-async def test_message_shortcut_checks_privately(tmp_path):
+async def test_message_shortcut_checks_privately_through_its_response_url(tmp_path):
     async with Rig(tmp_path) as rig:
         status, _ = await rig.interact({"type": "message_action", "callback_id": "check_message", "trigger_id": "t",
                                         "user": {"id": "U1"}, "channel": {"id": "C9"},
+                                        "response_url": rig.fake.url + "/response/T1/1/abc",
                                         "message": {"text": "Vote Tory on Thursday! #GE", "ts": "1.1"}})
         assert status == 200
-        private = await rig.fake.wait_for("chat.postEphemeral")
-        assert private["channel"] == "C9" and "Political impartiality" in rig.text_of(private)
+        private = await rig.fake.wait_for("response_url")
+        assert private["response_type"] == "ephemeral" and private["replace_original"] is False
+        assert "Political impartiality" in rig.text_of(private)
+        # respond() reaches the user even where the bot isn't a member; postEphemeral would fail there.
+        assert rig.fake.of("chat.postEphemeral") == [] and rig.fake.of("chat.postMessage") == []
 
 
 async def test_report_contact_modal_flow_with_validation_error_and_risk(tmp_path):
