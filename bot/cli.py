@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import TextIO
 
@@ -173,9 +174,13 @@ def cmd_incidents(args, stdin: TextIO, stdout: TextIO) -> int:
 
 def cmd_serve(args, stdin: TextIO, stdout: TextIO) -> int:
     import asyncio
-    import logging
+    from . import logs
     from .server import serve
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        logs.configure(args.log_format)
+    except ValueError as exc:  # a bad $POLICYBOT_LOG_FORMAT (argparse checks only the flag)
+        print(f"policybot: {exc}", file=sys.stderr)
+        return 2
     core = _core(args, storage=True)
     if not (core.config.slack or core.config.teams):
         print("policybot: no chat platform is configured: add a 'slack' or 'teams' section to app.yaml", file=sys.stderr)
@@ -194,6 +199,16 @@ def cmd_teams_package(args, stdin: TextIO, stdout: TextIO) -> int:
         return 2
     stdout.write(f"Wrote {out}: upload it in Teams (Apps > Manage your apps > Upload an app).\n")
     return 0
+
+
+def _port(value: str) -> int:
+    try:
+        port = int(value)
+    except ValueError:
+        port = -1
+    if not 0 < port < 65536:
+        raise argparse.ArgumentTypeError(f"not a port number: {value!r} (from --port or $PORT)")
+    return port
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -230,7 +245,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("serve", help="run the Slack and Teams apps (HTTP on --host/--port; Slack Socket Mode per app.yaml)")
     v.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    v.add_argument("--port", type=int, default=3000, help="port to listen on (default 3000)")
+    v.add_argument("--port", type=_port, default=os.environ.get("PORT") or "3000",
+                   help="port to listen on (default $PORT, as App Service and most hosts set it, else 3000)")
+    v.add_argument("--log-format", choices=("text", "json"), default=os.environ.get("POLICYBOT_LOG_FORMAT") or "text",
+                   help="log lines as text or one JSON object each, e.g. for App Insights "
+                        "(default $POLICYBOT_LOG_FORMAT, else text)")
     v.set_defaults(func=cmd_serve)
 
     t = sub.add_parser("teams-package", help="build the Teams app zip for sideloading")

@@ -102,6 +102,8 @@ class Escalation:
 
 class Store(Protocol):
     def transaction(self) -> AbstractContextManager: ...
+    def ping(self) -> None:
+        """Raise if the database can't be reached."""
     def claim_event(self, event_id: str) -> bool:
         """Record a platform event id; False if it was already processed (a duplicate delivery)."""
     # incidents

@@ -204,6 +204,10 @@ class SQLiteStore:
     def close(self) -> None:
         self.db.conn.close()
 
+    def ping(self) -> None:
+        """Raise if the database can't be read (for /readyz)."""
+        self.db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+
     # -- events ------------------------------------------------------------
 
     def claim_event(self, event_id: str) -> bool:
