@@ -193,7 +193,7 @@ def cmd_teams_package(args, stdin: TextIO, stdout: TextIO) -> int:
     from pathlib import Path
     from .teams.package import build_package
     try:
-        out = build_package(args.app_id, Path(args.out))
+        out = build_package(args.app_id, Path(args.out), domain=args.domain)
     except ValueError as exc:
         print(f"policybot: {exc}", file=sys.stderr)
         return 2
@@ -254,6 +254,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("teams-package", help="build the Teams app zip for sideloading")
     t.add_argument("--app-id", required=True, help="the bot's Microsoft App ID (MicrosoftAppId)")
+    t.add_argument("--domain", required=True,
+                   help="your server's public host name, as in its messaging endpoint (e.g. policybot.example.nhs.uk)")
     t.add_argument("--out", default="build/policybot-teams.zip")
     t.set_defaults(func=cmd_teams_package)
 

@@ -32,8 +32,8 @@ def shown(act: dict) -> str:
 
 
 class Rig:
-    def __init__(self, db, app_id: str = "", password: str = "", settings: TeamsSettings = SETTINGS):
-        self.db, self.app_id, self.password, self.settings = db, app_id, password, settings
+    def __init__(self, db, app_id: str = "", password: str = "", settings: TeamsSettings = SETTINGS, tenant: str = ""):
+        self.db, self.app_id, self.password, self.settings, self.tenant = db, app_id, password, settings, tenant
 
     async def __aenter__(self):
         self.fake = await FakeConnector().start()
@@ -46,7 +46,8 @@ class Rig:
         if getattr(self, "runner", None):
             await self.runner.cleanup()
         self.core = build_core(ROOT / "app.yaml", store=SQLiteStore(self.db), clock=lambda: NOW)
-        self.teams = TeamsSurface(self.core, app_id=self.app_id, app_password=self.password, settings=self.settings)
+        self.teams = TeamsSurface(self.core, app_id=self.app_id, app_password=self.password, settings=self.settings,
+                                  tenant_id=self.tenant)
         self.runner = web.AppRunner(build_web_app(self.core, teams=self.teams))
         await self.runner.setup()
         site = web.TCPSite(self.runner, "127.0.0.1", 0)
@@ -57,6 +58,8 @@ class Rig:
         await self.http.close()
         await self.runner.cleanup()
         await self.fake.stop()
+        if exc[0] is None:
+            assert self.fake.rejected == [], "Teams would have refused these messages as too big"
 
     async def send(self, text: str = "", headers: dict | None = None, **kw):
         body = activity(self.fake.url, text, **kw)
@@ -163,7 +166,7 @@ async def test_ask_comms_asks_to_confirm_before_sending_the_draft(tmp_path):
 
 
 async def test_auth_enabled_without_authorization_header_is_401(tmp_path):
-    async with Rig(tmp_path / "t.db", app_id="00000000-app", password="secret") as rig:
+    async with Rig(tmp_path / "t.db", app_id="00000000-app", password="secret", tenant="tenant-1") as rig:
         assert await rig.send("hello") == 401
         assert await rig.send("hello", headers={"Authorization": "Bearer not-a-jwt"}) == 401
         assert rig.fake.calls == []
@@ -199,11 +202,14 @@ def test_teams_package_has_manifest_with_app_id_and_icons(tmp_path):
 
     from bot.cli import main
     out = tmp_path / "app.zip"
-    assert main(["teams-package", "--app-id", "12345678-1234-1234-1234-123456789abc", "--out", str(out)],
-                stdout=io.StringIO()) == 0
+    assert main(["teams-package", "--app-id", "12345678-1234-1234-1234-123456789abc", "--domain",
+                 "policybot.example.nhs.uk", "--out", str(out)], stdout=io.StringIO()) == 0
     with zipfile.ZipFile(out) as z:
         manifest = json.loads(z.read("manifest.json"))
         assert manifest["id"] == manifest["bots"][0]["botId"] == "12345678-1234-1234-1234-123456789abc"
         sizes = {name: struct.unpack(">II", z.read(name)[16:24]) for name in ("color.png", "outline.png")}
     assert sizes == {"color.png": (192, 192), "outline.png": (32, 32)}
-    assert main(["teams-package", "--app-id", "not-a-guid", "--out", str(out)], stdout=io.StringIO()) == 2
+    assert main(["teams-package", "--app-id", "not-a-guid", "--domain", "policybot.example.nhs.uk", "--out", str(out)],
+                stdout=io.StringIO()) == 2
+    assert main(["teams-package", "--app-id", "12345678-1234-1234-1234-123456789abc", "--domain", "not a host",
+                 "--out", str(out)], stdout=io.StringIO()) == 2
