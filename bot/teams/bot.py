@@ -27,6 +27,7 @@ from botbuilder.core import MessageFactory, TurnContext
 from botbuilder.core.teams import TeamsActivityHandler
 from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
 from botbuilder.schema import Activity, ActivityTypes, Attachment, ChannelAccount, ConversationParameters
+from botbuilder.schema.teams import MessagingExtensionActionResponse
 
 from handlers.conversation import Incoming
 from handlers.escalation import Actor, Undeliverable
@@ -159,6 +160,16 @@ class PolicyTeamsBot(TeamsActivityHandler):
 
     async def on_installation_update_remove(self, turn_context: TurnContext):
         await self.surface.storage.delete([self.surface.welcomed_key(turn_context.activity)])
+
+    async def on_invoke_activity(self, turn_context: TurnContext):
+        """botbuilder 4.17's TeamsActivityHandler serialises an invoke's response body and CloudAdapter.process
+        serialises it again, which fails on the dict (the same bug as microsoft/teams-sdk#2547). Give
+        CloudAdapter the model back, so it serialises it once."""
+        response = await super().on_invoke_activity(turn_context)
+        if response is not None and isinstance(response.body, dict) and \
+                turn_context.activity.name in ("composeExtension/fetchTask", "composeExtension/submitAction"):
+            response.body = extension.Serialised(response.body)
+        return response
 
     async def on_teams_messaging_extension_fetch_task(self, turn_context: TurnContext, action):
         return await self.surface.on_extension_fetch(turn_context, action)
@@ -389,7 +400,7 @@ class TeamsSurface:
         name, value = str(data.get("action", "")), str(data.get("value", ""))
         user = ctx.activity.from_property.id
         if name in ("", "dismiss"):
-            return None  # closes the dialog
+            return MessagingExtensionActionResponse()  # an empty response closes the dialog
         if data.get("confirm") and not data.get("confirmed"):
             return extension.dialog(confirm_card(data["confirm"], data))
         if name == "show_all":
@@ -403,7 +414,7 @@ class TeamsSurface:
         replies = self.core.conversation.handle_action(SURFACE, user, name, value, event_id=ctx.activity.id)
         if self.core.escalations:
             await self.core.escalations.deliver_new()
-        return extension.dialog(self.card(replies[0])) if replies else None
+        return extension.dialog(self.card(replies[0])) if replies else MessagingExtensionActionResponse()
 
     async def send_privately(self, ctx: TurnContext, user: str, reply: Reply | None,
                              cards: list[dict] | None = None) -> None:

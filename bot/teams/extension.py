@@ -15,6 +15,7 @@ from html.parser import HTMLParser
 from botbuilder.schema import Attachment
 from botbuilder.schema.teams import (MessagingExtensionActionResponse, TaskModuleContinueResponse,
                                      TaskModuleMessageResponse, TaskModuleTaskInfo)
+from msrest.serialization import Model
 
 from handlers.replies import Reply, Text
 
@@ -29,10 +30,11 @@ class _Text(HTMLParser):
         self.out: list[str] = []
 
     def handle_starttag(self, tag, attrs):
+        self.handle_endtag(tag)
+
+    def handle_endtag(self, tag):
         if tag in _BREAKS and self.out and not self.out[-1].endswith("\n"):
             self.out.append("\n")
-
-    handle_endtag = handle_starttag
 
     def handle_data(self, data):
         self.out.append(data)
@@ -60,6 +62,19 @@ def dialog(card: dict, title: str = TITLE) -> MessagingExtensionActionResponse:
 def closing(message: str) -> MessagingExtensionActionResponse:
     """Close the dialog with a short message."""
     return MessagingExtensionActionResponse(task=TaskModuleMessageResponse(value=message))
+
+
+class Serialised(Model):
+    """A messaging extension response that is already JSON, as a model whose fields pass through
+    serialisation unchanged (see PolicyTeamsBot.on_invoke_activity)."""
+    _attribute_map = {"task": {"key": "task", "type": "object"},
+                      "compose_extension": {"key": "composeExtension", "type": "object"},
+                      "cache_info": {"key": "cacheInfo", "type": "object"}}
+
+    def __init__(self, body: dict):
+        super().__init__()
+        self.task, self.compose_extension = body.get("task"), body.get("composeExtension")
+        self.cache_info = body.get("cacheInfo")
 
 
 def unavailable() -> Reply:

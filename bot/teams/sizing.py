@@ -80,8 +80,11 @@ def _cut(text: str, limit: int) -> str:
     """At most `limit` characters, ending at a line break or space where there is one."""
     if len(text) <= limit:
         return text
-    cut = max(text.rfind("\n", 0, limit), text.rfind(" ", 0, limit))
-    return text[:cut if cut > limit // 2 else limit].rstrip()
+    for sep in ("\n", " "):
+        cut = text.rfind(sep, 0, limit)
+        if cut > limit // 2:
+            return text[:cut].rstrip()
+    return text[:limit]
 
 
 def shorten(reply: Reply, token: str, findings_shown: int) -> Reply:
