@@ -131,7 +131,7 @@ class SlackSurface:
         conversation, including ones the bot is not a member of (where postEphemeral fails)."""
         await ack()
         text = unescape((shortcut.get("message") or {}).get("text", ""))
-        reply = await self.core.worker.run(self.core.check.reply, text, "unknown")
+        reply = await self.core.worker.run(self.core.check.reply, text, "unknown", size=len(text))
         if shortcut.get("response_url"):
             await respond(text=fallback(reply), blocks=to_blocks(reply), response_type="ephemeral",
                           replace_original=False)
@@ -218,7 +218,7 @@ class SlackSurface:
         text = values["draft"]["value"].get("value") or ""
         account = ((values.get("account") or {}).get("value") or {}).get("selected_option", {}).get("value", "unknown")
         await ack(response_action="update", view=result_view([section("Checking your draft…")]))
-        reply = await self.core.worker.run(self.core.check.reply, text, account)
+        reply = await self.core.worker.run(self.core.check.reply, text, account, size=len(text))
         await self.client.views_update(view_id=view.get("id") or body["view"]["id"], view=result_view(
             to_blocks(reply, buttons=False, max_blocks=MAX_MODAL_BLOCKS)))
 

@@ -391,7 +391,7 @@ class TeamsSurface:
         if action.command_id != extension.COMMAND:
             return extension.dialog(to_card(extension.unavailable()))
         text = extension.message_text(action.message_payload)
-        reply = await self.core.worker.run(self.core.check.reply, text, "unknown")
+        reply = await self.core.worker.run(self.core.check.reply, text, "unknown", size=len(text))
         return extension.dialog(self.card(reply))
 
     async def on_extension_submit(self, ctx: TurnContext, action):
