@@ -74,6 +74,11 @@ def test_the_wheel_carries_the_config_and_both_manifests(installed):
     names = set(zipfile.ZipFile(installed["wheel"]).namelist())
     assert {"bot/_assets/app.yaml", "bot/_assets/slack/manifest.yaml", "bot/_assets/teams/manifest.json",
             "bot/_assets/teams/color.png", "bot/_assets/teams/outline.png", "policybot/__main__.py"} <= names
+    tracked = subprocess.run(["git", "ls-files", "bot", "handlers", "knowledge", "policybot"], cwd=ROOT,
+                             capture_output=True, text=True)
+    if tracked.returncode == 0:  # every file the code may read ships (documentation aside)
+        left_out = [f for f in tracked.stdout.split() if f not in names and not f.endswith(".md")]
+        assert left_out == [], "add these to [tool.setuptools.package-data] in pyproject.toml"
     where = run([str(installed["python"]), "-c", "import bot, knowledge; print(bot.__file__); print(knowledge.__file__)"],
                 installed["cwd"], installed["env"])
     assert all(line.startswith(str(installed["purelib"])) for line in where.split())  # the wheel's copy, not ours
