@@ -77,3 +77,24 @@ async def test_teams_answers_others_while_a_long_check_runs(tmp_path):
         assert await a_turn == 201
         assert slow.order == ["B answered (201)", "A's check finished"]
         assert any("Don't post this" in c for c in rig.cards("a:dm-a"))
+
+
+async def test_checks_and_searches_on_worker_threads_answer_as_they_do_one_at_a_time(core):
+    """The checker and the search index are shared by the worker threads: concurrent use changes nothing."""
+    from handlers.worker import Worker
+
+    questions = ["an ex-patient added me on Facebook, what do I do?", "can I put the trust logo on my linkedin?",
+                 "disclaimer wording?", "whats the samaritans number", "can I post about a protest?"]
+    drafts = ["the lad in bay 3 thinks the telly talks to him lol", "Vote Tory on Thursday! #GE",
+              "My friend's uncle committed suicide last year. " * 200, "Proud of our team today! #NHS"]
+    expected = ([core.ask.answer(q).data for q in questions], [core.check.check(d).as_dict() for d in drafts])
+    worker = Worker()
+    try:
+        asked = [worker.run(core.ask.answer, q, size=len(q)) for q in questions * 4]
+        checked = [worker.run(core.check.check, d, size=len(d)) for d in drafts * 4]
+        answers = await asyncio.gather(*asked)
+        results = await asyncio.gather(*checked)
+    finally:
+        worker.close()
+    assert [a.data for a in answers] == expected[0] * 4
+    assert [r.as_dict() for r in results] == expected[1] * 4
