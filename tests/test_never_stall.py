@@ -98,3 +98,30 @@ async def test_checks_and_searches_on_worker_threads_answer_as_they_do_one_at_a_
         worker.close()
     assert [a.data for a in answers] == expected[0] * 4
     assert [r.as_dict() for r in results] == expected[1] * 4
+
+
+async def test_no_check_search_or_scan_runs_on_the_event_loop(tmp_path):
+    """Whatever a message turns out to be (draft, question, both, a risk, the draft after "can I post
+    this?", a follow-up), its check, search and scans run on worker threads."""
+    async with SlackRig(tmp_path) as rig:
+        conv = rig.core.conversation
+        where: list[tuple[str, str]] = []
+
+        def noting(name, fn):
+            def wrapped(*args, **kwargs):
+                where.append((name, threading.current_thread().name))
+                return fn(*args, **kwargs)
+            return wrapped
+        rig.core.check.check = noting("check", rig.core.check.check)
+        rig.core.ask.answer = noting("search", rig.core.ask.answer)
+        conv.triage.scan_message = noting("risk scan", conv.triage.scan_message)
+        messages = ["the lad in bay 3 thinks the telly talks to him lol #NHS", "an ex-patient added me on Facebook, what do I do?",
+                    "Honestly our trust's new rota policy is a shambles", "a patient said online he will kill himself tonight",
+                    "can I post this?", "Proud of our team today! #NHS", "can I friend a colleague on facebook?",
+                    "what about instagram?"]
+        for n, text in enumerate(messages):
+            await rig.event(dm(text, ts=f"{n}.1"), f"EvWhere{n}")
+            await rig.fake.wait_for("chat.postMessage", lambda p, n=n: p.get("thread_ts") == f"{n}.1")
+        assert {name for name, _ in where} == {"check", "search", "risk scan"}
+        on_loop = [(name, thread) for name, thread in where if not thread.startswith("policybot-")]
+        assert on_loop == []
