@@ -109,7 +109,7 @@ async def wait_ready(url: str, workers: int, timeout: float = 120.0) -> None:
         try:
             async with ClientSession() as fresh, fresh.get(url + "/healthz") as r:
                 if r.status == 200:
-                    seen.add((await r.json())["pid"])
+                    seen.add(r.headers.get("X-Policybot-Worker", ""))
                     continue
         except OSError:
             pass

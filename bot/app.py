@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from handlers.ask import AskHandler
 from handlers.check import CheckHandler, helpline_line
@@ -12,6 +12,7 @@ from handlers.report_contact import ReportContactFlow
 from handlers.store import Store
 from handlers.triage import Triage
 from handlers.trust import TrustProfile
+from handlers.worker import Worker
 from knowledge import KnowledgeBase
 from knowledge.checker import Checker, load_ruleset
 from knowledge.checker.semantic import shared_semantic_tier
@@ -30,6 +31,10 @@ class Core:
     store: Store | None = None
     escalations: EscalationService | None = None
     report: ReportContactFlow | None = None
+    worker: Worker = field(default_factory=Worker)  # checks and searches, off the server's event loop
+
+    def close(self) -> None:
+        self.worker.close()
 
 
 def trust_terms(trust: TrustProfile) -> dict[str, list[str]]:
@@ -62,6 +67,10 @@ def build_asker(config: AppConfig | str | None = None) -> Asker:
     return Asker(config=config, kb=kb, ask=AskHandler(kb, config.trust))
 
 
+def _store_unanswered(config: AppConfig) -> bool:
+    return bool((config.raw.get("feedback") or {}).get("store_unanswered", True))
+
+
 def build_core(config: AppConfig | str | None = None, *, storage: bool = True, store: Store | None = None,
                clock=None) -> Core:
     """The shared core. With storage, the database is opened (SQLite created 0600 if new, or PostgreSQL
@@ -80,4 +89,5 @@ def build_core(config: AppConfig | str | None = None, *, storage: bool = True, s
                                     lease=dt.timedelta(seconds=config.escalation_lease))
     report = ReportContactFlow(store, Triage.load(config.trust), escalations, config.trust, clock=clock)
     return Core(config=config, kb=kb, ask=ask, check=check, store=store, escalations=escalations, report=report,
-                conversation=Conversation(config.trust, ask, check, report, store))
+                conversation=Conversation(config.trust, ask, check, report, store,
+                                          record_unanswered=_store_unanswered(config)))

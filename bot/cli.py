@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import TextIO
 
@@ -182,8 +183,13 @@ def cmd_incidents(args, stdin: TextIO, stdout: TextIO) -> int:
 def cmd_serve(args, stdin: TextIO, stdout: TextIO) -> int:
     import asyncio
     import logging
+    from . import logs
     from .server import serve
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        logs.configure(args.log_format)
+    except ValueError as exc:  # a bad $POLICYBOT_LOG_FORMAT (argparse checks only the flag)
+        print(f"policybot: {exc}", file=sys.stderr)
+        return 2
     # The pool logs every failed reconnection attempt over several lines; ours log one line per outage.
     logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
     if args.worker:
@@ -194,7 +200,7 @@ def cmd_serve(args, stdin: TextIO, stdout: TextIO) -> int:
         return 2
     if args.workers > 1:  # the first worker checks the configuration and the database before the others start
         from .workers import supervise, worker_command
-        return supervise(args.workers, worker_command(args.config, args.host, args.port))
+        return supervise(args.workers, worker_command(args.config, args.host, args.port, args.log_format))
     core = _core(args, storage=True)
     if not (core.config.slack or core.config.teams):
         print("policybot: no chat platform is configured: add a 'slack' or 'teams' section to app.yaml", file=sys.stderr)
@@ -207,12 +213,22 @@ def cmd_teams_package(args, stdin: TextIO, stdout: TextIO) -> int:
     from pathlib import Path
     from .teams.package import build_package
     try:
-        out = build_package(args.app_id, Path(args.out))
+        out = build_package(args.app_id, Path(args.out), domain=args.domain)
     except ValueError as exc:
         print(f"policybot: {exc}", file=sys.stderr)
         return 2
     stdout.write(f"Wrote {out}: upload it in Teams (Apps > Manage your apps > Upload an app).\n")
     return 0
+
+
+def _port(value: str) -> int:
+    try:
+        port = int(value)
+    except ValueError:
+        port = -1
+    if not 0 < port < 65536:
+        raise argparse.ArgumentTypeError(f"not a port number: {value!r} (from --port or $PORT)")
+    return port
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -249,7 +265,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("serve", help="run the Slack and Teams apps (HTTP on --host/--port; Slack Socket Mode per app.yaml)")
     v.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    v.add_argument("--port", type=int, default=3000, help="port to listen on (default 3000)")
+    v.add_argument("--port", type=_port, default=os.environ.get("PORT") or "3000",
+                   help="port to listen on (default $PORT, as App Service and most hosts set it, else 3000)")
+    v.add_argument("--log-format", choices=("text", "json"), default=os.environ.get("POLICYBOT_LOG_FORMAT") or "text",
+                   help="log lines as text or one JSON object each, e.g. for App Insights "
+                        "(default $POLICYBOT_LOG_FORMAT, else text)")
     v.add_argument("--workers", type=int, default=1,
                    help="server processes sharing the port (default 1); all state is in the database")
     v.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # one of --workers N
@@ -257,8 +277,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("teams-package", help="build the Teams app zip for sideloading")
     t.add_argument("--app-id", required=True, help="the bot's Microsoft App ID (MicrosoftAppId)")
+    t.add_argument("--domain", required=True,
+                   help="your server's public host name, as in its messaging endpoint (e.g. policybot.example.nhs.uk)")
     t.add_argument("--out", default="build/policybot-teams.zip")
     t.set_defaults(func=cmd_teams_package)
+
+    from .feedback_cli import add_parsers as add_feedback_parsers
+    add_feedback_parsers(sub)
 
     from .incidents_cli import add_parsers
     before = set(sub.choices)

@@ -11,8 +11,10 @@ from pathlib import Path
 from handlers.trust import Contact, CrisisLine, TrustProfile
 from knowledge.packs import read_yaml
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
-DEFAULT_CONFIG = PROJECT_DIR / "app.yaml"
+from .assets import SOURCE_ROOT, asset, installed, user_data_dir
+
+PROJECT_DIR = SOURCE_ROOT
+DEFAULT_CONFIG = asset("app.yaml")
 SECRET_HINTS = ("token", "secret", "password", "signing")
 
 
@@ -96,8 +98,27 @@ def _no_secrets(data, where: str) -> None:
             _no_secrets(v, f"{where}[{i}]")
 
 
+def _shipped(path: Path) -> bool:
+    """Is this the demo app.yaml that ships inside an installed package?"""
+    try:
+        return installed() and path.resolve() == DEFAULT_CONFIG.resolve()
+    except OSError:
+        return False
+
+
+def _relative(path: Path, value: str) -> Path:
+    """A path from app.yaml: relative to that file; for the shipped app.yaml of an installed package,
+    relative to where the packages are installed (knowledge/trusts/... ships with `knowledge`)."""
+    found = Path(value)
+    if found.is_absolute():
+        return found
+    if _shipped(path) and not (path.parent / found).exists():
+        return SOURCE_ROOT / found
+    return path.parent / found
+
+
 def load_config(path: str | os.PathLike | None = None) -> AppConfig:
-    """Load app.yaml: the explicit path, else $POLICYBOT_CONFIG, else the project's app.yaml."""
+    """Load app.yaml: the explicit path, else $POLICYBOT_CONFIG, else the shipped app.yaml."""
     path = Path(path or os.environ.get("POLICYBOT_CONFIG") or DEFAULT_CONFIG)
     data = read_yaml(path, error=ConfigError)
     f = str(path)
@@ -131,16 +152,14 @@ def load_config(path: str | os.PathLike | None = None) -> AppConfig:
     if os.environ.get("POLICYBOT_DATABASE"):
         db = Path(os.environ["POLICYBOT_DATABASE"])
     elif not db.is_absolute():
-        db = path.parent / db
+        db = (user_data_dir() / db.name) if _shipped(path) else path.parent / db
     checker = data.get("checker") or {}
     if not isinstance(checker, dict):
         raise ConfigError(f"{f}: checker must be a mapping")
     local = checker.get("local_rules")
     local_rules = None
     if local:
-        local_rules = Path(str(local))
-        if not local_rules.is_absolute():
-            local_rules = path.parent / local_rules
+        local_rules = _relative(path, str(local))
         if not local_rules.exists():
             raise ConfigError(f"{f}: checker.local_rules: {local_rules} does not exist")
     slack = _slack(data.get("slack"), f"{f}: slack")

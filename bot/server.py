@@ -1,12 +1,13 @@
 """`policybot serve`: one aiohttp server for every chat platform.
 
-Routes: GET /healthz, POST /api/messages for Teams, and POST /slack/events when Slack
-runs in HTTP mode. In Socket
-Mode the app connects out to Slack instead (for trusts with no public URL) and a
-watchdog reconnects it if the connection drops. A background loop retries any
-escalation not yet delivered. Logs carry no message text. SIGTERM stops it gracefully
-(requests in flight finish). With `reuse_port`, several processes share the port
-(`policybot serve --workers N`, see bot/workers.py).
+Routes: GET /healthz (liveness: the process answers), GET /readyz (readiness: the
+database answers, Slack's Socket Mode connection is up, policy packs are loaded), POST
+/api/messages for Teams, and POST /slack/events when Slack runs in HTTP mode. In Socket
+Mode the app connects out to Slack instead (for trusts with no public URL); slack_sdk's
+client reconnects by itself when the connection closes, goes stale (missed pongs) or
+Slack asks it to. A background loop retries any escalation not yet delivered. Logs
+carry no message text. With `reuse_port`, several processes share the port (`policybot
+serve --workers N`, see bot/workers.py); each says which it is in an X-Policybot-Worker header.
 """
 from __future__ import annotations
 
@@ -20,20 +21,47 @@ from aiohttp import web
 from handlers.store import StoreUnavailable
 
 log = logging.getLogger("policybot.server")
-WATCHDOG_EVERY = 20.0   # seconds between Socket Mode connection checks
 
 
-def build_web_app(core, slack=None, teams=None) -> web.Application:
+async def readiness(core, slack=None, socket=None) -> dict[str, str]:
+    """Each dependency's state, "ok" or why not: what /readyz reports."""
+    checks = {}
+    try:
+        if core.store is not None:
+            core.store.ping()
+        checks["database"] = "ok" if core.store is not None else "not configured"
+    except StoreUnavailable as exc:  # names the database and why (refused, authentication...), never data
+        checks["database"] = f"unreachable: {exc}"
+    except Exception as exc:  # the reason, never data: sqlite errors name the problem, not the rows
+        checks["database"] = f"unreachable ({type(exc).__name__})"
+    packs = len(core.kb.packs) if core.kb else 0
+    checks["packs"] = "ok" if packs and core.kb.index is not None else "no policy packs loaded"
+    if slack is not None and slack.settings.mode == "socket":
+        handler = socket() if callable(socket) else socket
+        connected = handler is not None and await handler.client.is_connected()
+        checks["slack_socket_mode"] = "ok" if connected else "not connected"
+    return checks
+
+
+def build_web_app(core, slack=None, teams=None, socket=None) -> web.Application:
+    """`socket` is the Socket Mode handler, or a callable returning it once connected."""
     app = web.Application(client_max_size=1024 * 1024)
 
+    async def which_worker(request: web.Request, response: web.StreamResponse) -> None:
+        response.headers["X-Policybot-Worker"] = str(os.getpid())
+
+    app.on_response_prepare.append(which_worker)
+
     async def healthz(request: web.Request) -> web.Response:
-        """Liveness (always 200 while the process serves) and whether the database answers right now."""
-        ping = getattr(core.store, "ping", None)
-        database = "none" if core.store is None else ("ok" if ping is None or ping() else "unavailable")
-        return web.json_response({"ok": True, "slack": slack is not None, "teams": teams is not None,
-                                  "database": database, "pid": os.getpid()})
+        return web.json_response({"ok": True, "slack": slack is not None, "teams": teams is not None})
+
+    async def readyz(request: web.Request) -> web.Response:
+        checks = await readiness(core, slack, socket)
+        ready = all(v in ("ok", "not configured") for v in checks.values())
+        return web.json_response({"ready": ready, "checks": checks}, status=200 if ready else 503)
 
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
     if teams is not None:
         import jwt
 
@@ -83,37 +111,26 @@ async def _retry_loop(core) -> None:
             away = False
 
 
-async def socket_mode_watchdog(handler, every: float = WATCHDOG_EVERY) -> None:
-    """Reconnect Socket Mode when the connection is lost and the client has not recovered."""
-    while True:
-        await asyncio.sleep(every)
-        try:
-            if not await handler.client.is_connected():
-                log.warning("Socket Mode connection lost; reconnecting")
-                await handler.client.connect()
-        except Exception:
-            log.exception("Socket Mode reconnect failed; will try again")
-
-
-async def start_socket_mode(slack, app_token: str, watchdog_every: float = WATCHDOG_EVERY):
+async def start_socket_mode(slack, app_token: str, ping_interval: float = 10):
+    """Connect to Slack over Socket Mode. No watchdog of our own: slack_sdk's client pings every
+    `ping_interval` seconds and reconnects on a closed socket, missed pongs or Slack's 'disconnect'."""
     from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
-    handler = AsyncSocketModeHandler(slack.app, app_token, web_client=slack.client)
+    handler = AsyncSocketModeHandler(slack.app, app_token, web_client=slack.client, ping_interval=ping_interval)
     await handler.connect_async()
-    watchdog = asyncio.create_task(socket_mode_watchdog(handler, watchdog_every))
-    return handler, watchdog
+    return handler
 
 
 async def serve(core, host: str, port: int, env=os.environ, reuse_port: bool = False) -> None:
-    """Run until stopped (SIGTERM or SIGINT). The Slack surface is built here, inside the event loop its
-    HTTP session needs."""
-    slack = teams = None
+    """Run until stopped (Ctrl-C or SIGTERM, as App Service sends). The Slack surface is built here,
+    inside the event loop its HTTP session needs."""
+    slack = teams = socket = None
     if core.config.teams:
         from .teams.bot import teams_surface_from_env
         teams = teams_surface_from_env(core, env, host)
     if core.config.slack:
         from .slack.app import slack_surface_from_env
         slack = slack_surface_from_env(core, core.config.slack, env)
-    runner = web.AppRunner(build_web_app(core, slack, teams))
+    runner = web.AppRunner(build_web_app(core, slack, teams, socket=lambda: socket))
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None)
     await site.start()
@@ -121,19 +138,21 @@ async def serve(core, host: str, port: int, env=os.environ, reuse_port: bool = F
     from .workers import tell_ready
     tell_ready()
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    socket = None
-    if slack and slack.settings.mode == "socket":
-        socket = await start_socket_mode(slack, env["SLACK_APP_TOKEN"])
     try:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    except (NotImplementedError, RuntimeError):  # not on this platform or thread
+        pass
+    try:
+        if slack and slack.settings.mode == "socket":
+            socket = await start_socket_mode(slack, env["SLACK_APP_TOKEN"])
         await stop.wait()
         log.info("stopping")
     finally:
         if socket:
-            socket[1].cancel()
-            await socket[0].close_async()
+            await socket.close_async()
         await runner.cleanup()
         if slack:
             await slack.close()
+        core.close()
+        if core.store is not None:
+            core.store.close()  # PostgreSQL: the connections are closed, not dropped

@@ -53,9 +53,9 @@ def tell_ready() -> None:
             pass
 
 
-def worker_command(config: str | None, host: str, port: int) -> list[str]:
+def worker_command(config: str | None, host: str, port: int, log_format: str = "text") -> list[str]:
     return [sys.executable, "-m", "bot.cli", *(["--config", config] if config else []),
-            "serve", "--host", host, "--port", str(port), "--worker"]
+            "serve", "--host", host, "--port", str(port), "--log-format", log_format, "--worker"]
 
 
 def supervise(n: int, command: list[str]) -> int:

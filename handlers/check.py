@@ -69,14 +69,12 @@ class CheckHandler:
         blocks = [Notice(title, level)]
         for f in result.findings:
             words = " ".join(f.quote.split())
-            blocks.append(Heading(f"{LABELS.get(f.category, f.category)}: \u201c{words}\u201d"))
-            blocks.append(Text(f.message))
             how = f.fix or f.advice
             if f.fix and f.advice:
                 how = f"{f.advice} {f.fix}"
-            if how:
-                blocks.append(Text(f"How to fix: {how}"))
-            blocks.append(Text("Policy: " + ", ".join(f.cites)))
+            body = [Text(f.message)] + ([Text(f"How to fix: {how}")] if how else []) + [Text("Policy: " + ", ".join(f.cites))]
+            blocks.append(Heading(f"{LABELS.get(f.category, f.category)}: \u201c{words}\u201d", item=len(body)))
+            blocks += body
         if result.revised:
             blocks.append(Copyable(result.revised, "A safer version (check it still says what you mean)"))
         if result.truncated:

@@ -11,6 +11,11 @@ Every message goes through one understanding step (handlers/intents.py): a draft
 checked, a question answered, an unclear one gets both in one reply. Whatever it is
 routed to, it is also scanned for a person at risk now (crisis lines and the
 safeguarding route at once) and for patient identifiers (flagged even in a question).
+
+Servers call `handle_async`: the pure, possibly slow work a message needs (the draft
+check, the policy search, the risk and identifier scans of up to 40,000 characters) is
+done first on a worker thread, outside any store transaction, and routing then finds it
+done. So a long check neither blocks the event loop nor holds the store's lock.
 """
 from __future__ import annotations
 
@@ -21,7 +26,7 @@ import time
 from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Awaitable, Callable
 
 from knowledge.checker import MAX_DRAFT_CHARS
 from knowledge.checker.detectors import DETECTORS
@@ -101,8 +106,10 @@ class Outcome:
 class Conversation:
     def __init__(self, trust: TrustProfile, ask: AskHandler, check: CheckHandler,
                  report: ReportContactFlow | None = None, store: Store | None = None, triage: Triage | None = None,
-                 monotonic: Callable[[], float] = time.monotonic):
+                 monotonic: Callable[[], float] = time.monotonic, record_unanswered: bool = True):
         self.trust = trust
+        # "Not found" questions, identifiers removed, are kept for policy owners (app.yaml feedback.store_unanswered).
+        self.record_unanswered = record_unanswered
         self.ask = ask
         self.check = check
         self.report = report
@@ -114,6 +121,7 @@ class Conversation:
         self._confirming: dict[tuple[str, str], Button] = {}     # a typed press waiting for "yes"
         self._reason_for: dict[tuple[str, str], int] = {}        # feedback id waiting for a typed reason
         self._context: OrderedDict[tuple, tuple[float, str]] = OrderedDict()  # last question, per thread
+        self._done: dict[tuple, object] = {}  # pure work done ahead of routing (handle_async), by call
 
     @contextmanager
     def _once(self, surface: str, event_id: str | None):
@@ -128,6 +136,46 @@ class Conversation:
 
     def handle(self, msg: Incoming) -> list[Reply]:
         return self.respond(msg).replies
+
+    async def handle_async(self, msg: Incoming, run: Callable[..., Awaitable]) -> list[Reply]:
+        """As handle, with the message's checks and searches done first by `run` (a Worker's: off the
+        event loop). Routing itself is quick then; anything it didn't foresee, it works out as usual."""
+        done = await run(self.prepare, msg, size=len(msg.text or ""))
+        self._done.update(done)  # no await between here and routing: no other message sees these
+        try:
+            return self.handle(msg)
+        finally:
+            for key in done:
+                self._done.pop(key, None)
+
+    def prepare(self, msg: Incoming) -> dict[tuple, object]:
+        """The pure work routing will most likely ask for, done now. Reads, writes nothing; a wrong
+        guess only costs the time of the work."""
+        text = (msg.text or "").strip()
+        key = (msg.surface, msg.user)
+        if not text or self._typed_press(key, text) is not None:
+            return {}
+        done: dict[tuple, object] = {("risk", text): self._at_risk(text), ("spans", text): self._spans(text)}
+        if key in self._awaiting_draft:
+            account = self._awaiting_draft.get(key, "unknown")
+            done[("check", text, account)] = self.check.check(text, account)
+            return done
+        u = understand(text)
+        kind = with_risk(u, bool(done[("risk", text)]))
+        if kind == CHECK:
+            done[("check", u.text, u.account)] = self.check.check(u.text, u.account)
+        if kind == BOTH:
+            done[("check", text, "unknown")] = self.check.check(text, "unknown")
+        if kind in (ANSWER, BOTH, RISK):
+            question = self._with_context(msg, text)
+            done[("spans", question)] = spans = done.get(("spans", question)) or self._spans(question)
+            plain = self._redacted(question, spans, mark=False)
+            done[("answer", plain)] = self.ask.answer(plain)
+        return done
+
+    def _done_or(self, key: tuple, work: Callable, *args):
+        found = self._done.get(key)
+        return found if found is not None else work(*args)
 
     def respond(self, msg: Incoming) -> Outcome:
         """Handle one message and say what it was taken for (`policybot chat --jsonl` prints this)."""
@@ -385,7 +433,7 @@ class Conversation:
             return self._risk(msg, text, question, flags, found)
         if kind == BOTH:
             return self._both(msg, question, text, flags, found)
-        reply = self._answer(question)
+        reply = self._answer(question, msg)
         self._remember_question(msg, question, reply)
         follow_up = [Notice("I read this as a follow-up to your last question.")] if question != text else []
         _lead(reply, self._risk_blocks(flags) + self._identifier_blocks(found) + follow_up)
@@ -397,7 +445,7 @@ class Conversation:
     # -- the four kinds of reply -----------------------------------------------------
 
     def _checked(self, draft: str, account: str, flags: list[Flag]) -> Outcome:
-        result = self.check.check(draft, account)
+        result = self._done_or(("check", draft, account), self.check.check, draft, account)
         reply = self.check.render(result)   # the checker reports identifiers in a draft itself
         _lead(reply, self._risk_blocks(flags))
         return Outcome(CHECK, [reply], verdict=result.verdict, risk_flags=[f.name for f in flags],
@@ -405,9 +453,9 @@ class Conversation:
 
     def _both(self, msg: Incoming, question: str, text: str, flags: list[Flag], found: list[str]) -> Outcome:
         """Unsure whether it is a question or a post: the answer, then the verdict in case it is a post. One reply."""
-        answer = self._answer(question)
+        answer = self._answer(question, msg)
         self._remember_question(msg, question, answer)
-        result = self.check.check(text, "unknown")
+        result = self._done_or(("check", text, "unknown"), self.check.check, text, "unknown")
         blocks: list[Block] = self._risk_blocks(flags) + self._identifier_blocks(found)
         if answer.data.get("found"):
             best = answer.data["answers"][0]
@@ -441,7 +489,7 @@ class Conversation:
         if _PLATFORMS.search(text) or re.search(r"\b(?:messaged|dm|posted|tagged|online|social media)\b", text, re.I):
             blocks.append(Text("If this came to you on your personal social media, type /report-contact afterwards to "
                                "log it; don't reply to them from your own account."))
-        answer = self._answer(question)
+        answer = self._answer(question)  # never keep the text of a message about someone at risk
         citations: list[str] = []
         if answer.data.get("found") and _PLATFORMS.search(text):
             best = answer.data["answers"][0]
@@ -464,7 +512,8 @@ class Conversation:
     # -- what every message is scanned for -----------------------------------------------
 
     def _at_risk(self, text: str) -> list[Flag]:
-        return [f for f in self.triage.scan_message(text[:MAX_DRAFT_CHARS]) if f.urgent]
+        found = self._done.get(("risk", text))
+        return found if found is not None else [f for f in self.triage.scan_message(text[:MAX_DRAFT_CHARS]) if f.urgent]
 
     def _risk_blocks(self, flags: list[Flag], route: bool = True) -> list[Block]:
         if not flags:
@@ -479,8 +528,10 @@ class Conversation:
             blocks.append(Text(f"Safeguarding: {self.trust.safeguarding.line()}."))
         return blocks
 
-    @staticmethod
-    def _spans(text: str) -> list[tuple[str, int, int]]:
+    def _spans(self, text: str) -> list[tuple[str, int, int]]:
+        found = self._done.get(("spans", text))
+        if found is not None:
+            return found
         norm = normalise((text or "")[:MAX_DRAFT_CHARS])
         out = []
         for name in IDENTIFIERS:
@@ -493,14 +544,22 @@ class Conversation:
 
     def redact(self, text: str, mark: bool = True) -> str:
         """The text with identifiers taken out (marked where they were) before it is passed on to anyone."""
-        for name, a, b in sorted(self._spans(text), key=lambda s: -s[1]):
+        return self._redacted(text, self._spans(text), mark)
+
+    @staticmethod
+    def _redacted(text: str, spans, mark: bool) -> str:
+        for name, a, b in sorted(spans, key=lambda s: -s[1]):
             text = text[:a] + (f"[{IDENTIFIERS[name].split(' ', 1)[1]} removed]" if mark else " ") + text[b:]
         return text
 
-    def _answer(self, question: str) -> Reply:
-        """The policy answer, searched without any identifiers; "Ask a person" passes them on marked as removed."""
-        reply = self.ask.answer(self.redact(question, mark=False))
+    def _answer(self, question: str, msg: Incoming | None = None) -> Reply:
+        """The policy answer, searched without any identifiers; "Ask a person" passes them on marked as removed.
+        A question the policy doesn't cover is kept (identifiers removed) so policy owners see the gaps."""
+        plain = self.redact(question, mark=False)
+        reply = self._done_or(("answer", plain), self.ask.answer, plain)
         marked = self.redact(question)
+        if reply.kind == "not_found" and msg is not None and self.store and self.record_unanswered:
+            self.store.add_feedback(msg.surface, msg.user, "", "not_found", " ".join(marked.split())[:1000])
         if marked != question:
             for blk in reply.blocks:
                 if isinstance(blk, Actions):

@@ -11,7 +11,10 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class Heading:
+    """A heading. With `item` > 0 it and the `item` blocks after it are one item of a list (a
+    finding), which a surface short of room summarises as a whole rather than cut in half."""
     text: str
+    item: int = 0
 
 
 @dataclass(frozen=True)

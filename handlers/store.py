@@ -107,6 +107,8 @@ class Escalation:
 
 class Store(Protocol):
     def transaction(self) -> AbstractContextManager: ...
+    def ping(self) -> None:
+        """Raise if the database can't be reached."""
     def claim_event(self, event_id: str) -> bool:
         """Record a platform event id; False if it was already processed (a duplicate delivery)."""
     # incidents
@@ -123,6 +125,9 @@ class Store(Protocol):
     # feedback on answers
     def add_feedback(self, surface: str, user_id: str, citation: str, vote: str, reason: str = "") -> int: ...
     def set_feedback_reason(self, feedback_id: int, reason: str) -> None: ...
+    def feedback(self) -> list[dict]:
+        """Every feedback row, oldest first: vote up / down (a clause's citation, an optional reason) or
+        not_found (no citation; the question with identifiers removed, when app.yaml keeps it)."""
     # state a chat platform keeps between turns (plain JSON), with etags for optimistic concurrency
     def read_state(self, keys: list[str]) -> dict[str, tuple[dict, int]]: ...
     def write_state(self, key: str, value: dict, expected_etag: int | None = None) -> int: ...

@@ -1,4 +1,5 @@
-"""A fake Slack for tests: the Web API and a Socket Mode websocket on 127.0.0.1, recording every call.
+"""A fake Slack for tests: the Web API, response_url webhooks and a Socket Mode websocket on
+127.0.0.1, recording every call.
 
 It keeps what the bot posted, per channel, the way Slack does: conversations.history (top-level
 messages, newest first, metadata only with include_all_metadata, paged by cursor),
@@ -8,8 +9,10 @@ conversations.replies, chat.update, conversations.open for DMs, and who is in a 
 a test can kill the bot there, in the window between Slack accepting a post and the bot
 recording it.
 
-Also helpers that sign requests the way Slack does, so tests exercise the real
-request verification in slack-bolt.
+Like the real Slack it refuses messages and views that break Block Kit's documented limits
+(`invalid_blocks`; see block_kit.py) and records each refusal in `rejected`, and it accepts
+posts to a shortcut's response_url. Also helpers that sign requests the way Slack does, so
+tests exercise the real request verification in slack-bolt.
 """
 from __future__ import annotations
 
@@ -22,6 +25,8 @@ import urllib.parse
 from aiohttp import ClientSession, WSMsgType, web
 from slack_sdk.signature import SignatureVerifier
 
+from .block_kit import message_problems, view_problems
+
 SIGNING_SECRET = "test-signing-secret"
 
 
@@ -32,6 +37,7 @@ class FakeSlack:
         self._ts = itertools.count(1)
         self.sockets: list[web.WebSocketResponse] = []
         self.socket_acks: list[dict] = []
+        self.rejected: list[tuple[str, list[str]]] = []  # (method, what broke Slack's limits)
         self.runner: web.AppRunner | None = None
         self.url = ""
         self.history: dict[str, list[dict]] = {}    # channel id -> messages in the order they were posted
@@ -44,6 +50,7 @@ class FakeSlack:
         app = web.Application()
         app.router.add_post("/api/{method}", self.api)
         app.router.add_get("/api/{method}", self.api)
+        app.router.add_post("/response/{path:.*}", self.response_url)
         app.router.add_get("/socket", self.socket)
         self.runner = web.AppRunner(app)
         await self.runner.setup()
@@ -78,10 +85,32 @@ class FakeSlack:
         if pending:
             status, headers = pending.pop(0)
             return web.json_response({"ok": False, "error": "ratelimited"}, status=status, headers=headers)
+        problems = self.problems(method, params)
+        if problems:
+            self.rejected.append((method, problems))
+            return web.json_response({"ok": False, "error": "invalid_blocks", "errors": problems})
         answer = self.answer(method, params)
         if method == "chat.postMessage" and answer.get("ok") and self.on_post is not None:
             await self.on_post(params, answer["message"])
         return web.json_response(answer)
+
+    @staticmethod
+    def problems(method: str, params: dict) -> list[str]:
+        if method in ("chat.postMessage", "chat.postEphemeral", "chat.update", "response_url"):
+            return message_problems(params)
+        if method.startswith("views."):
+            return view_problems(params.get("view") or {})
+        return []
+
+    async def response_url(self, request: web.Request) -> web.Response:
+        """A message shortcut's or command's response_url: Slack takes a JSON message body."""
+        params = await request.json()
+        self.calls.append(("response_url", params))
+        problems = self.problems("response_url", params)
+        if problems:
+            self.rejected.append(("response_url", problems))
+            return web.Response(status=400, text="invalid_blocks")
+        return web.Response(text="ok")
 
     def answer(self, method: str, params: dict) -> dict:
         ts = f"{int(time.time())}.{next(self._ts):06d}"

@@ -1,18 +1,29 @@
-"""A fake Bot Framework connector (the serviceUrl Teams gives a bot) on 127.0.0.1, recording every call."""
+"""A fake Bot Framework connector (the serviceUrl Teams gives a bot) on 127.0.0.1, recording every call.
+
+Like Teams it refuses a message over 28 KB (413), counted as UTF-16, the strictest reading
+of the limit, and records each refusal in `rejected`.
+"""
 from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import time
 
 from aiohttp import web
 
 BOT = {"id": "28:policybot", "name": "policybot"}
+MAX_MESSAGE_BYTES = 28 * 1024
+
+
+def too_big(activity: dict) -> bool:
+    return len(json.dumps(activity, ensure_ascii=False).encode("utf-16-le")) > MAX_MESSAGE_BYTES
 
 
 class FakeConnector:
     def __init__(self):
         self.calls: list[tuple[str, str, dict]] = []  # (verb, conversation id, activity or params)
+        self.rejected: list[tuple[str, str, int]] = []  # (verb, conversation id, size) Teams would refuse
         self._ids = itertools.count(1)
         self.url = ""
 
@@ -38,17 +49,24 @@ class FakeConnector:
         self.calls.append(("create", conv, body))
         return web.json_response({"id": conv})
 
+    async def _record(self, verb: str, request):
+        body = await request.json()
+        self.calls.append((verb, request.match_info["conv"], body))
+        if too_big(body):
+            size = len(json.dumps(body, ensure_ascii=False).encode("utf-16-le"))
+            self.rejected.append((verb, request.match_info["conv"], size))
+            return web.json_response({"error": {"code": "MessageSizeTooBig", "message": "Message size too big"}},
+                                     status=413)
+        return None
+
     async def send(self, request):
-        self.calls.append(("send", request.match_info["conv"], await request.json()))
-        return web.json_response({"id": f"s-{next(self._ids)}"})
+        return await self._record("send", request) or web.json_response({"id": f"s-{next(self._ids)}"})
 
     async def reply(self, request):
-        self.calls.append(("reply", request.match_info["conv"], await request.json()))
-        return web.json_response({"id": f"r-{next(self._ids)}"})
+        return await self._record("reply", request) or web.json_response({"id": f"r-{next(self._ids)}"})
 
     async def update(self, request):
-        self.calls.append(("update", request.match_info["conv"], await request.json()))
-        return web.json_response({"id": request.match_info["activity"]})
+        return await self._record("update", request) or web.json_response({"id": request.match_info["activity"]})
 
     def outgoing(self, conv: str | None = None) -> list[tuple[str, str, dict]]:
         return [c for c in self.calls if c[0] in ("send", "reply", "update") and (conv is None or c[1] == conv)]

@@ -15,6 +15,8 @@ from types import SimpleNamespace
 import aiohttp
 import pytest
 
+from handlers.store import StoreUnavailable
+
 from .replicas import ANSWERS, Replica, ReplicaFake, caller, dm, step_of, write_config
 
 LEASE = 4  # seconds a replica that died mid-send holds an escalation
@@ -190,7 +192,7 @@ async def test_database_going_away_gets_try_again_then_recovers_by_itself(own_cl
     try:
         await replica.ready()
         thread = lambda ts: [p for p in fake.of("chat.postMessage") if p.get("thread_ts") == ts]  # noqa: E731
-        health = lambda: replica.http.get(replica.url + "/healthz")  # noqa: E731
+        ready = lambda: replica.http.get(replica.url + "/readyz")  # noqa: E731
         await replica.command(user="U61")  # a report under way when the database goes
         step_one = (await fake.wait_for("views.open"))["view"]
 
@@ -205,14 +207,17 @@ async def test_database_going_away_gets_try_again_then_recovers_by_itself(own_cl
         await replica.command(user="U60")
         view = (await until(lambda: fake.of("views.open")[opened:]))[0]["view"]
         assert "can't reach the incident log" in json.dumps(view)
-        async with health() as resp:
-            assert resp.status == 200 and (await resp.json())["database"] == "unavailable"
+        async with ready() as resp:  # not ready, and why; the process itself stays alive
+            checks = (await resp.json())["checks"]
+            assert resp.status == 503 and checks["database"].startswith("unreachable: the PostgreSQL database")
+        async with replica.http.get(replica.url + "/healthz") as resp:
+            assert resp.status == 200
 
         own_cluster.cluster.start()
 
         async def database_back():
-            async with health() as resp:
-                return (await resp.json())["database"] == "ok"
+            async with ready() as resp:
+                return (await resp.json())["checks"]["database"] == "ok"
         deadline = time.monotonic() + 60
         while not await database_back():  # the pool reconnects by itself; nothing restarts the server
             assert time.monotonic() < deadline, "the server did not reconnect to the database"
@@ -252,7 +257,7 @@ async def test_workers_share_the_port_and_a_dead_one_is_replaced(storage, tmp_pa
                 async with aiohttp.ClientSession() as fresh:  # a new connection: SO_REUSEPORT may pick either
                     try:
                         async with fresh.get(server.url + "/healthz") as resp:
-                            seen.add((await resp.json())["pid"])
+                            seen.add(int(resp.headers["X-Policybot-Worker"]))
                     except aiohttp.ClientError:
                         await asyncio.sleep(0.05)
             return seen - set(exclude)
@@ -292,9 +297,13 @@ async def test_teams_gets_try_again_while_the_database_is_away(own_cluster, capl
         assert "can't reach the incident log" in rig.cards()[-1]
         own_cluster.cluster.start()
         deadline = time.monotonic() + 60
-        while not rig.core.store.ping():
-            assert time.monotonic() < deadline, "no reconnection"
-            await asyncio.sleep(0.1)
+        while True:
+            try:
+                rig.core.store.ping()
+                break
+            except StoreUnavailable:
+                assert time.monotonic() < deadline, "no reconnection"
+                await asyncio.sleep(0.1)
         await rig.send("report contact")
         assert "Step 1 of 5" in rig.cards()[-1]
     assert not any("Canary-8812" in r.getMessage() for r in caplog.records)

@@ -207,7 +207,7 @@ def test_bad_database_urls_fail_in_one_line_naming_what_failed(pg, postgres_serv
     # And `serve` as a real process (one, or a supervisor whose first worker finds out): exit status 2,
     # the same one line, no traceback.
     for (url, expect), workers in zip(cases[:3:2], ("1", "2")):
-        done = _cli(url, "serve", "--port", "0", "--workers", workers)
+        done = _cli(url, "serve", "--port", "39999", "--workers", workers)  # fails before it listens
         assert done.returncode == 2 and "Traceback" not in done.stderr and "wrong-one" not in done.stderr
         assert re.fullmatch(r"policybot: [^\n]+\n", done.stderr) and re.search(expect, done.stderr), done.stderr
 

@@ -36,9 +36,9 @@ class Rig:
     """Our server with botbuilder, a fake connector. `where` is a test's `storage` (either backend) or an
     SQLite file; restart() opens the same database again."""
 
-    def __init__(self, where, app_id: str = "", password: str = "", settings: TeamsSettings = SETTINGS):
+    def __init__(self, where, app_id: str = "", password: str = "", settings: TeamsSettings = SETTINGS, tenant: str = ""):
         self.open_store = where.open if not isinstance(where, Path) else (lambda: SQLiteStore(where))
-        self.app_id, self.password, self.settings = app_id, password, settings
+        self.app_id, self.password, self.settings, self.tenant = app_id, password, settings, tenant
 
     async def __aenter__(self):
         self.fake = await FakeConnector().start()
@@ -51,7 +51,8 @@ class Rig:
         if getattr(self, "runner", None):
             await self.runner.cleanup()
         self.core = build_core(ROOT / "app.yaml", store=self.open_store(), clock=lambda: NOW)
-        self.teams = TeamsSurface(self.core, app_id=self.app_id, app_password=self.password, settings=self.settings)
+        self.teams = TeamsSurface(self.core, app_id=self.app_id, app_password=self.password, settings=self.settings,
+                                  tenant_id=self.tenant)
         self.runner = web.AppRunner(build_web_app(self.core, teams=self.teams))
         await self.runner.setup()
         site = web.TCPSite(self.runner, "127.0.0.1", 0)
@@ -62,6 +63,8 @@ class Rig:
         await self.http.close()
         await self.runner.cleanup()
         await self.fake.stop()
+        if exc[0] is None:
+            assert self.fake.rejected == [], "Teams would have refused these messages as too big"
 
     async def send(self, text: str = "", headers: dict | None = None, **kw):
         body = activity(self.fake.url, text, **kw)
@@ -168,7 +171,7 @@ async def test_ask_comms_asks_to_confirm_before_sending_the_draft(storage):
 
 
 async def test_auth_enabled_without_authorization_header_is_401(tmp_path):
-    async with Rig(tmp_path / "t.db", app_id="00000000-app", password="secret") as rig:
+    async with Rig(tmp_path / "t.db", app_id="00000000-app", password="secret", tenant="tenant-1") as rig:
         assert await rig.send("hello") == 401
         assert await rig.send("hello", headers={"Authorization": "Bearer not-a-jwt"}) == 401
         assert rig.fake.calls == []
@@ -208,11 +211,14 @@ def test_teams_package_has_manifest_with_app_id_and_icons(tmp_path):
 
     from bot.cli import main
     out = tmp_path / "app.zip"
-    assert main(["teams-package", "--app-id", "12345678-1234-1234-1234-123456789abc", "--out", str(out)],
-                stdout=io.StringIO()) == 0
+    assert main(["teams-package", "--app-id", "12345678-1234-1234-1234-123456789abc", "--domain",
+                 "policybot.example.nhs.uk", "--out", str(out)], stdout=io.StringIO()) == 0
     with zipfile.ZipFile(out) as z:
         manifest = json.loads(z.read("manifest.json"))
         assert manifest["id"] == manifest["bots"][0]["botId"] == "12345678-1234-1234-1234-123456789abc"
         sizes = {name: struct.unpack(">II", z.read(name)[16:24]) for name in ("color.png", "outline.png")}
     assert sizes == {"color.png": (192, 192), "outline.png": (32, 32)}
-    assert main(["teams-package", "--app-id", "not-a-guid", "--out", str(out)], stdout=io.StringIO()) == 2
+    assert main(["teams-package", "--app-id", "not-a-guid", "--domain", "policybot.example.nhs.uk", "--out", str(out)],
+                stdout=io.StringIO()) == 2
+    assert main(["teams-package", "--app-id", "12345678-1234-1234-1234-123456789abc", "--domain", "not a host",
+                 "--out", str(out)], stdout=io.StringIO()) == 2

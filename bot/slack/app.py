@@ -4,16 +4,17 @@ Listeners (registered in `register`, top to bottom):
   message (DMs)          drafts and questions, answered in a thread
   app_mention            questions answered in a thread; draft checks answered privately (ephemeral)
   /report-contact        opens the five-step modal
-  check_message          message shortcut: check any message, answer privately
+  check_message          message shortcut: check any message, answer privately through its response_url
   app_home_opened        App Home: what the bot does, buttons, the user's recent reports
   block actions          report-flow buttons, Why?, feedback, Ask comms, escalation Acknowledge/Resolve
   view submissions       report steps, feedback reasons, drafts from App Home
 
 Everything is acknowledged first (views opened straight after, within Slack's 3 s),
-then the work is done. Retried events are handled once (their event_id is claimed in
-the store). User text is escaped by blocks.py before it goes back to Slack. When the
-database is out of reach, each kind of request gets "try again" in the place Slack
-allows: the thread, the modal's field, a modal, or a DM.
+then the work is done; checks and searches run on the core's worker threads, so one
+long check never holds up anyone else's ack. Retried events are handled once (their
+event_id is claimed in the store). User text is escaped by blocks.py before it goes
+back to Slack. When the database is out of reach, each kind of request gets "try
+again" in the place Slack allows: the thread, the modal's field, a modal, or a DM.
 """
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ from handlers.replies import Reply, Text
 from handlers.store import StoreUnavailable
 
 from . import modal
-from .blocks import action_name, escape, fallback, to_blocks, unescape
+from .blocks import MAX_MODAL_BLOCKS, action_name, context, escape, fallback, section, title, to_blocks, unescape
 from .notifier import SlackNotifier
 
 log = logging.getLogger("policybot.slack")
@@ -87,8 +88,9 @@ class SlackSurface:
             return
         text = unescape(event.get("text", ""))
         thread = event.get("thread_ts") or event["ts"]  # a reply in the bot's thread is read as a follow-up there
-        replies = self.core.conversation.handle(
-            Incoming(SURFACE, event["user"], text, event_id=body.get("event_id"), channel=event["channel"], thread=thread))
+        replies = await self.core.conversation.handle_async(
+            Incoming(SURFACE, event["user"], text, event_id=body.get("event_id"), channel=event["channel"], thread=thread),
+            self.core.worker.run)
         for reply in replies:
             await self.post(event["channel"], reply, thread_ts=thread)
         self.deliver_escalations()
@@ -101,8 +103,9 @@ class SlackSurface:
             await self.ephemeral(channel, user, Reply("report_here", [Text(
                 "To report a contact, type /report-contact, or message me directly: reports are private.")]))
             return
-        replies = self.core.conversation.handle(Incoming(SURFACE, user, text, event_id=body.get("event_id"),
-                                                         channel=channel, thread=f"{channel}:{thread}"))
+        replies = await self.core.conversation.handle_async(
+            Incoming(SURFACE, user, text, event_id=body.get("event_id"), channel=channel, thread=f"{channel}:{thread}"),
+            self.core.worker.run)
         for reply in replies:
             if reply.private:
                 await self.ephemeral(channel, user, reply, thread_ts=thread)
@@ -128,12 +131,17 @@ class SlackSurface:
         await self.alert_by_dm(command["user_id"], replies[0])
         self.deliver_escalations()
 
-    async def on_check_shortcut(self, ack, shortcut: dict) -> None:
+    async def on_check_shortcut(self, ack, shortcut: dict, respond) -> None:
+        """Reply through the shortcut's response_url: it reaches the user privately in any
+        conversation, including ones the bot is not a member of (where postEphemeral fails)."""
         await ack()
         text = unescape((shortcut.get("message") or {}).get("text", ""))
-        reply = self.core.check.reply(text, "unknown")
-        channel, user = shortcut["channel"]["id"], shortcut["user"]["id"]
-        await self.ephemeral(channel, user, reply)
+        reply = await self.core.worker.run(self.core.check.reply, text, "unknown", size=len(text))
+        if shortcut.get("response_url"):
+            await respond(text=fallback(reply), blocks=to_blocks(reply), response_type="ephemeral",
+                          replace_original=False)
+        else:
+            await self.ephemeral(shortcut["channel"]["id"], shortcut["user"]["id"], reply)
 
     # -- buttons ----------------------------------------------------------------
 
@@ -226,14 +234,15 @@ class SlackSurface:
         reason = ((view["state"]["values"].get("reason") or {}).get("value") or {}).get("value") or ""
         self.core.conversation.feedback_reason(int(view.get("private_metadata") or 0), reason)
 
-    async def on_check_draft(self, ack, view: dict) -> None:
+    async def on_check_draft(self, ack, body: dict, view: dict) -> None:
+        """Ack at once with a 'checking' view (Slack wants the ack within 3 s), then show the result."""
         values = view["state"]["values"]
         text = values["draft"]["value"].get("value") or ""
         account = ((values.get("account") or {}).get("value") or {}).get("selected_option", {}).get("value", "unknown")
-        reply = self.core.check.reply(text, account)
-        await ack(response_action="update", view={
-            "type": "modal", "title": {"type": "plain_text", "text": "Can I post this?"},
-            "close": {"type": "plain_text", "text": "Close"}, "blocks": to_blocks(reply, buttons=False)[:100]})
+        await ack(response_action="update", view=result_view([section("Checking your draft…")]))
+        reply = await self.core.worker.run(self.core.check.reply, text, account, size=len(text))
+        await self.client.views_update(view_id=view.get("id") or body["view"]["id"], view=result_view(
+            to_blocks(reply, buttons=False, max_blocks=MAX_MODAL_BLOCKS)))
 
     # -- sending ----------------------------------------------------------------
 
@@ -285,17 +294,17 @@ class SlackSurface:
         trust = self.core.config.trust
         blocks = [
             {"type": "header", "text": {"type": "plain_text", "text": "policybot: social media, safely"}},
-            {"type": "section", "text": {"type": "mrkdwn", "text": escape(
+            section(escape(
                 f"I help {trust.short_name} staff use social media safely. Ask me about the policy, check a draft "
                 "before you post it, or report contact from a patient, family member or member of the public on "
-                "your personal accounts.")}},
+                "your personal accounts.")),
             {"type": "actions", "elements": [
                 {"type": "button", "action_id": "home_check:0", "style": "primary",
                  "text": {"type": "plain_text", "text": "Check a draft"}, "value": "check"},
                 {"type": "button", "action_id": "home_report:1", "text": {"type": "plain_text", "text": "Report a contact"},
                  "value": "report"}]},
             {"type": "divider"},
-            {"type": "section", "text": {"type": "mrkdwn", "text": "*Your recent reports*"}},
+            section("*Your recent reports*"),
         ]
         try:
             mine = [i for i in self.core.store.list_incidents(user_id=user, limit=10, answers=False)
@@ -305,27 +314,31 @@ class SlackSurface:
             log.warning("App Home without recent reports: %s", exc)
             mine, missing = [], "Your reports can't be shown just now. Please try again in a minute."
         if not mine:
-            blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": missing}]})
+            blocks.append(context(missing))
         for inc in mine:
             flags = f" · risk: {', '.join(inc.risk_flags)}" if inc.risk_flags else ""
-            blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": escape(
-                f"{inc.ref} · {inc.status.replace('_', ' ')} · {inc.created_at[:10]}{flags}")}]})
-        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": escape(
-            f"Questions about the policy? {trust.comms.line()}")}]})
+            blocks.append(context(escape(f"{inc.ref} · {inc.status.replace('_', ' ')} · {inc.created_at[:10]}{flags}")))
+        blocks.append(context(escape(f"Questions about the policy? {trust.comms.line()}")))
         return {"type": "home", "blocks": blocks}
 
 
 def feedback_view(feedback_id: int) -> dict:
     return {"type": "modal", "callback_id": "feedback_reason", "private_metadata": str(feedback_id),
-            "title": {"type": "plain_text", "text": "What was wrong?"}, "submit": {"type": "plain_text", "text": "Send"},
+            "title": title("What was wrong?"), "submit": title("Send"),
             "blocks": [{"type": "input", "block_id": "reason", "optional": True,
                         "label": {"type": "plain_text", "text": "Tell us what the answer got wrong (optional)"},
                         "element": {"type": "plain_text_input", "action_id": "value", "multiline": True, "max_length": 1000}}]}
 
 
+def result_view(blocks: list[dict]) -> dict:
+    """The 'Can I post this?' modal showing a check's result."""
+    return {"type": "modal", "callback_id": "check_result", "title": title("Can I post this?"),
+            "close": title("Close"), "blocks": blocks}
+
+
 def check_draft_view() -> dict:
-    return {"type": "modal", "callback_id": "check_draft", "title": {"type": "plain_text", "text": "Can I post this?"},
-            "submit": {"type": "plain_text", "text": "Check"},
+    return {"type": "modal", "callback_id": "check_draft", "title": title("Can I post this?"),
+            "submit": title("Check"),
             "blocks": [
                 {"type": "input", "block_id": "draft", "label": {"type": "plain_text", "text": "Your draft"},
                  "element": {"type": "plain_text_input", "action_id": "value", "multiline": True, "max_length": 3000}},

@@ -10,10 +10,10 @@ import json
 
 from handlers.replies import Actions, Reply, Text
 
-from .blocks import to_blocks
+from .blocks import MAX_MODAL_BLOCKS, title, to_blocks
 
 CALLBACK = "report_step"
-TITLE = {"type": "plain_text", "text": "Report a contact"}
+TITLE = title("Report a contact")
 
 
 def _element(data: dict) -> dict:
@@ -38,11 +38,11 @@ def view(reply: Reply) -> dict:
         return {"type": "modal", "callback_id": "report_done", "title": TITLE,
                 "close": {"type": "plain_text", "text": "Close"},
                 "private_metadata": json.dumps({"ref": data.get("ref", "")}),
-                "blocks": to_blocks(reply, buttons=False)}
+                "blocks": to_blocks(reply, buttons=False, max_blocks=MAX_MODAL_BLOCKS)}
     info = [b for b in reply.blocks if not isinstance(b, Actions)]
     if info and isinstance(info[-1], Text) and data["question"] in info[-1].text:
         info = info[:-1]  # the question becomes the input's label
-    blocks = to_blocks(Reply(reply.kind, info), buttons=False)
+    blocks = to_blocks(Reply(reply.kind, info), buttons=False, max_blocks=MAX_MODAL_BLOCKS - 2)
     blocks.append({"type": "input", "block_id": "answer", "element": _element(data),
                    "label": {"type": "plain_text", "text": f"Step {data['policy_step']} of 5: {data['question']}"[:2000]}})
     blocks.append({"type": "actions", "block_id": "nav", "elements": [
@@ -50,8 +50,8 @@ def view(reply: Reply) -> dict:
         {"type": "button", "action_id": "report_cancel:1", "style": "danger", "value": data["step"],
          "text": {"type": "plain_text", "text": "Cancel report"}}]})
     return {"type": "modal", "callback_id": CALLBACK, "title": TITLE,
-            "submit": {"type": "plain_text", "text": "Next"}, "close": {"type": "plain_text", "text": "Finish later"},
-            "private_metadata": json.dumps({"ref": data["ref"], "step": data["step"]}), "blocks": blocks[:100]}
+            "submit": title("Next"), "close": title("Finish later"),
+            "private_metadata": json.dumps({"ref": data["ref"], "step": data["step"]}), "blocks": blocks}
 
 
 def submitted_value(view_state: dict) -> str:

@@ -17,7 +17,7 @@ from slack_sdk.errors import SlackApiError
 from handlers.escalation import Actor, Undeliverable
 from handlers.store import ACKNOWLEDGED, RESOLVED, Escalation
 
-from .blocks import escape
+from .blocks import MAX_SECTION, escape, fit, mrkdwn
 
 log = logging.getLogger("policybot.slack")
 TITLES = {"safeguarding": ":rotating_light: Safeguarding alert", "comms": ":mega: For the comms team",
@@ -71,12 +71,12 @@ class SlackNotifier:
         state = {ACKNOWLEDGED: f":eyes: Acknowledged by {who(esc.acknowledged_by_id, esc.acknowledged_by)}",
                  RESOLVED: f":white_check_mark: Resolved by {who(esc.resolved_by_id, esc.resolved_by)}"}.get(
                      esc.status, ":hourglass: Waiting for someone to pick this up")
-        body = "The draft is in the thread below." if esc.kind == "review" else escape(esc.summary)[:2900]
+        body = "The draft is in the thread below." if esc.kind == "review" else fit(escape(esc.summary), MAX_SECTION)
         blocks = [
             {"type": "section", "text": {"type": "mrkdwn", "text": f"*{TITLES.get(esc.kind, escape(esc.kind))}*"
                                                                        + (f" (report {escape(esc.incident_ref)})" if esc.incident_ref else "")}},
-            {"type": "section", "text": {"type": "mrkdwn", "text": body or " "}},
-            {"type": "context", "elements": [{"type": "mrkdwn", "text": f"Raised by {raised_by} · #{esc.id} · {state}"}]},
+            {"type": "section", "text": mrkdwn(body)},
+            {"type": "context", "elements": [mrkdwn(f"Raised by {raised_by} · #{esc.id} · {state}")]},
         ]
         if esc.kind != "line_manager" and esc.status != RESOLVED:
             buttons = [{"type": "button", "action_id": "esc_resolve:1", "text": {"type": "plain_text", "text": "Resolve"},
@@ -90,7 +90,7 @@ class SlackNotifier:
     def _text(self, esc: Escalation) -> str:
         if esc.kind == "review":
             return TITLES["review"]
-        return escape(f"{TITLES.get(esc.kind, esc.kind)}: {esc.summary}")[:2900]
+        return fit(escape(f"{TITLES.get(esc.kind, esc.kind)}: {esc.summary}"), 2900)
 
     # -- delivering ---------------------------------------------------------------
 
@@ -106,7 +106,7 @@ class SlackNotifier:
             # The draft goes in the thread: status updates rewrite only the parent message, and the
             # store drops the draft once it is delivered.
             if not (retry and await self._found_reply(channel, ts, esc)):
-                await self.client.chat_postMessage(channel=channel, thread_ts=ts, text=escape(esc.summary)[:2900] or " ",
+                await self.client.chat_postMessage(channel=channel, thread_ts=ts, text=fit(escape(esc.summary), 2900) or " ",
                                                    metadata=metadata(esc, "draft"))
         return f"{channel}:{ts}"
 

@@ -311,13 +311,9 @@ class PostgresStore:
         with self._connection() as conn, self._guard():
             return conn.execute(sql, params).fetchall()
 
-    def ping(self) -> bool:
-        """True when the database answers (for /healthz); never raises."""
-        try:
-            self._exec("SELECT 1")
-            return True
-        except StoreUnavailable:
-            return False
+    def ping(self) -> None:
+        """Raise StoreUnavailable if the database does not answer (for /readyz)."""
+        self._exec("SELECT 1")
 
     def close(self) -> None:
         self.pool.close()

@@ -204,12 +204,9 @@ class SQLiteStore:
     def close(self) -> None:
         self.db.conn.close()
 
-    def ping(self) -> bool:
-        """True when the database answers (for /healthz)."""
-        try:
-            return self.db.execute("SELECT 1").fetchone()[0] == 1
-        except sqlite3.Error:
-            return False
+    def ping(self) -> None:
+        """Raise if the database can't be read (for /readyz)."""
+        self.db.execute("SELECT count(*) FROM sqlite_master").fetchone()
 
     # -- events ------------------------------------------------------------
 

@@ -4,21 +4,30 @@ All botbuilder imports live in bot/teams/: the botbuilder-python SDK is archived
 (its successor is the Microsoft 365 Agents SDK), so moving SDK later touches one folder.
 
   personal chat       drafts and questions, answered with Adaptive Cards
-  channel             answers only when @mentioned; draft checks go to the user in a 1:1 chat
+  channel, group chat answers only when @mentioned; draft checks go to the user in a 1:1 chat
   "report contact"    the five-step flow as a sequence of cards, updated in place
   register comms      "@policybot register comms channel" stores where escalations go
-  card buttons        report steps, Why?, feedback, ask comms (confirmed first), Acknowledge/Resolve
+  card buttons        report steps, Why?, feedback, ask comms (confirmed first), Acknowledge/Resolve, Show all
+  message extension   "Check against policy" on any message: the result in a private dialog (extension.py)
+  installed           a welcome card, once per conversation, when the bot is added
+
+Checks and searches run on the core's worker threads, so a long one never holds up another
+user's turn. Cards too big for Teams are shortened, with "Show all" (sizing.py).
 """
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
 import logging
 import re
+import traceback
 from types import SimpleNamespace
 
-from botbuilder.core import ActivityHandler, MessageFactory, TurnContext
+from botbuilder.core import MessageFactory, TurnContext
+from botbuilder.core.teams import TeamsActivityHandler
 from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
 from botbuilder.schema import Activity, ActivityTypes, Attachment, ChannelAccount, ConversationParameters
+from botbuilder.schema.teams import MessagingExtensionActionResponse
 
 from handlers.conversation import Incoming, try_again
 from handlers.escalation import Actor, Undeliverable
@@ -26,7 +35,9 @@ from handlers.intents import REPORT
 from handlers.replies import Reply, Text
 from handlers.store import Escalation, StoreUnavailable
 
-from .cards import confirm_card, escalation_card, text_card, to_card
+from . import extension
+from .cards import confirm_card, escalation_card, text_card, to_card, welcome_card
+from .sizing import Overflow, fit, parts
 from .storage import SQLiteBotStorage
 
 log = logging.getLogger("policybot.teams")
@@ -36,6 +47,7 @@ COMMS_KEY, SAFEGUARDING_KEY = "ref:comms", "ref:safeguarding"
 REGISTER = ("register comms channel", "register safeguarding channel")
 # A Teams user as the people picker gives them (an Azure AD object id) or as the connector does (29:...).
 TEAMS_USER = re.compile(r"^(?:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|29:[\w\-.:]+)$")
+APP_TYPES = {"singletenant": "SingleTenant", "multitenant": "MultiTenant", "userassignedmsi": "UserAssignedMSI"}
 
 
 def _attach(card_json: dict) -> Attachment:
@@ -128,37 +140,88 @@ class TeamsNotifier:
                     actor.where.split(";messageid=")[0] == ref.conversation.id)
 
 
-class PolicyTeamsBot(ActivityHandler):
+class PolicyTeamsBot(TeamsActivityHandler):
     def __init__(self, surface: "TeamsSurface"):
         self.surface = surface
 
     async def on_message_activity(self, turn_context: TurnContext):
         await self.surface.on_message(turn_context)
 
+    async def on_teams_members_added_dispatch(self, members_added, team_info, turn_context: TurnContext):
+        """Only the bot's own arrival matters (a welcome): no member lookups for everyone else added."""
+        await self.on_members_added_activity(members_added, turn_context)
+
+    async def on_members_added_activity(self, members_added, turn_context: TurnContext):
+        if any(m.id == turn_context.activity.recipient.id for m in members_added or []):
+            await self.surface.welcome(turn_context)
+
+    async def on_installation_update_add(self, turn_context: TurnContext):
+        await self.surface.welcome(turn_context)
+
+    async def on_installation_update_remove(self, turn_context: TurnContext):
+        await self.surface.storage.delete([self.surface.welcomed_key(turn_context.activity)])
+
+    async def on_invoke_activity(self, turn_context: TurnContext):
+        """botbuilder 4.17's TeamsActivityHandler serialises an invoke's response body and CloudAdapter.process
+        serialises it again, which fails on the dict (the same bug as microsoft/teams-sdk#2547). Give
+        CloudAdapter the model back, so it serialises it once."""
+        response = await super().on_invoke_activity(turn_context)
+        if response is not None and isinstance(response.body, dict) and \
+                turn_context.activity.name in ("composeExtension/fetchTask", "composeExtension/submitAction"):
+            response.body = extension.Serialised(response.body)
+        return response
+
+    async def on_teams_messaging_extension_fetch_task(self, turn_context: TurnContext, action):
+        return await self.surface.on_extension_fetch(turn_context, action)
+
+    async def on_teams_messaging_extension_submit_action(self, turn_context: TurnContext, action):
+        return await self.surface.on_extension_submit(turn_context, action)
+
 
 class TeamsSurface:
-    def __init__(self, core, app_id: str = "", app_password: str = "", app_type: str = "MultiTenant",
+    def __init__(self, core, app_id: str = "", app_password: str = "", app_type: str = "SingleTenant",
                  tenant_id: str = "", settings=None):
+        """app_type: SingleTenant (the default: Azure takes no new multi-tenant bots since 31 July 2025),
+        UserAssignedMSI, or MultiTenant for an existing registration. Without an app id, authentication
+        is off (local development against the Bot Framework Emulator only)."""
         from bot.config import TeamsSettings
         self.core = core
         self.app_id = app_id
         self.settings = settings or getattr(core.config, "teams_settings", None) or TeamsSettings()
+        app_type = APP_TYPES.get((app_type or "SingleTenant").lower())
+        if app_type is None:
+            raise ValueError("MicrosoftAppType must be SingleTenant, UserAssignedMSI or MultiTenant")
+        if app_id and app_type != "MultiTenant" and not tenant_id:
+            raise ValueError(f"a {app_type} bot needs its tenant id: set MicrosoftAppTenantId")
+        if not app_id:
+            app_type = "MultiTenant"  # botbuilder's only mode with no credentials (authentication off)
+        self.app_type = app_type
         config = SimpleNamespace(APP_ID=app_id or None, APP_PASSWORD=app_password or None,
-                                 APP_TYPE=app_type or "MultiTenant", APP_TENANTID=tenant_id or None)
+                                 APP_TYPE=app_type, APP_TENANTID=tenant_id or None)
         self.adapter = CloudAdapter(ConfigurationBotFrameworkAuthentication(config))
         self.adapter.on_turn_error = self.on_turn_error
         self.storage = SQLiteBotStorage(core.store)
         self._remembered: dict[str, dict] = {}  # references this process has already stored
+        self.overflow = Overflow()  # replies too big for one card, for "Show all" (memory only)
         self.bot = PolicyTeamsBot(self)
         self.notifier = TeamsNotifier(self)
         if core.escalations:
             core.escalations.add_notifier(SURFACE, self.notifier)
 
     async def on_turn_error(self, context: TurnContext, error: Exception) -> None:
-        if isinstance(error, StoreUnavailable):  # e.g. reading a conversation reference; the message names no user text
+        """Log where it failed (the exception's type and its stack, file:line function), never its
+        message or the activity's text, which may quote the user. The database being away gets its own
+        try-again card (its message names the database, never user text)."""
+        if isinstance(error, StoreUnavailable):  # e.g. storing a conversation reference
             await context.send_activity(MessageFactory.attachment(_attach(to_card(try_again(error)))))
             return
-        log.error("turn failed: %s", type(error).__name__)  # never the message text
+        """Log where it failed (the exception's type and its stack, file:line function), never its
+        message or the activity's text, which may quote the user."""
+        act = context.activity
+        where = " < ".join(f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno} {f.name}"
+                           for f in reversed(traceback.extract_tb(error.__traceback__)[-8:]))
+        log.error("turn failed: %s at %s (activity %s, type %s, conversation type %s)", type(error).__name__,
+                  where or "?", act.id, act.type, act.conversation.conversation_type if act.conversation else None)
         await context.send_activity("Sorry, something went wrong on my side. Please try again.")
 
     # -- conversation references (for proactive messages) --------------------------
@@ -224,8 +287,8 @@ class TeamsSurface:
         if in_channel and REPORT.match(text):
             await self.send(ctx, Reply("report_here", [Text("Reports are private: message me directly and type 'report contact'.")]))
             return
-        replies = self.core.conversation.handle(Incoming(SURFACE, user, text, event_id=act.id,
-                                                         channel=act.conversation.id))
+        replies = await self.core.conversation.handle_async(
+            Incoming(SURFACE, user, text, event_id=act.id, channel=act.conversation.id), self.core.worker.run)
         for reply in replies:
             if in_channel and reply.private:
                 await self.send_privately(ctx, user, reply)
@@ -260,6 +323,10 @@ class TeamsSurface:
             asked = {**data, "source": ctx.activity.reply_to_id or ""}
             await ctx.send_activity(MessageFactory.attachment(_attach(confirm_card(data["confirm"], asked))))
             return
+        if action == "show_all":
+            for part in self.show_all(value):
+                await ctx.send_activity(MessageFactory.attachment(_attach(part)))
+            return
         if action in ("esc_ack", "esc_resolve"):
             if not (self.core.escalations and value.isdigit()):
                 return
@@ -290,10 +357,76 @@ class TeamsSurface:
 
     # -- outgoing -------------------------------------------------------------------
 
-    async def send(self, ctx: TurnContext, reply: Reply) -> None:
-        await ctx.send_activity(MessageFactory.attachment(_attach(to_card(reply))))
+    def card(self, reply: Reply) -> dict:
+        """The reply's card, shortened with "Show all" if it is bigger than Teams accepts."""
+        return fit(reply, to_card, self.overflow)
 
-    async def send_privately(self, ctx: TurnContext, user: str, reply: Reply) -> None:
+    def show_all(self, token: str) -> list[dict]:
+        reply = self.overflow.get(token)
+        if reply is None:
+            return [to_card(Reply("show_all_gone", [Text(
+                "I no longer have that (I keep long replies for an hour, and never on disk). "
+                "Send the draft again to check it.")]))]
+        return parts(reply, to_card)
+
+    async def send(self, ctx: TurnContext, reply: Reply) -> None:
+        await ctx.send_activity(MessageFactory.attachment(_attach(self.card(reply))))
+
+    # -- welcome ----------------------------------------------------------------------
+
+    @staticmethod
+    def welcomed_key(act: Activity) -> str:
+        return f"welcomed:{(act.conversation.id if act.conversation else '').split(';messageid=')[0]}"
+
+    async def welcome(self, ctx: TurnContext) -> None:
+        """Greet a conversation the bot was added to, once (Teams sends both installationUpdate and
+        conversationUpdate on install). In a personal chat, also keep where to reach the user."""
+        act = ctx.activity
+        key = self.welcomed_key(act)
+        if (await self.storage.read([key])).get(key):
+            return
+        await self.storage.write({key: {"at": dt.datetime.now(dt.timezone.utc).isoformat()}})
+        personal = (act.conversation.conversation_type or "personal") == "personal"
+        if personal and act.from_property and act.from_property.id != act.recipient.id:
+            await self.remember(f"ref:user:{act.from_property.id}", act)
+        trust = self.core.config.trust
+        await ctx.send_activity(MessageFactory.attachment(_attach(
+            welcome_card(trust.name, trust.comms.line(), personal))))
+
+    # -- the message extension ----------------------------------------------------------
+
+    async def on_extension_fetch(self, ctx: TurnContext, action):
+        """'Check against policy' on a message: check its text, show the result in a private dialog."""
+        if action.command_id != extension.COMMAND:
+            return extension.dialog(to_card(extension.unavailable()))
+        text = extension.message_text(action.message_payload)
+        reply = await self.core.worker.run(self.core.check.reply, text, "unknown", size=len(text))
+        return extension.dialog(self.card(reply))
+
+    async def on_extension_submit(self, ctx: TurnContext, action):
+        """A button in the dialog: the next card in the same dialog, or close it."""
+        data = action.data if isinstance(action.data, dict) else {}
+        name, value = str(data.get("action", "")), str(data.get("value", ""))
+        user = ctx.activity.from_property.id
+        if name in ("", "dismiss"):
+            return MessagingExtensionActionResponse()  # an empty response closes the dialog
+        if data.get("confirm") and not data.get("confirmed"):
+            return extension.dialog(confirm_card(data["confirm"], data))
+        if name == "show_all":
+            cards = self.show_all(value)
+            if len(cards) == 1:
+                return extension.dialog(cards[0])
+            await self.send_privately(ctx, user, None, cards=cards)
+            return extension.closing("I've sent you all of it in our private chat.")
+        if name.startswith("report_") or name in ("esc_ack", "esc_resolve"):
+            return extension.dialog(to_card(extension.unavailable()))
+        replies = self.core.conversation.handle_action(SURFACE, user, name, value, event_id=ctx.activity.id)
+        if self.core.escalations:
+            await self.core.escalations.deliver_new()
+        return extension.dialog(self.card(replies[0])) if replies else MessagingExtensionActionResponse()
+
+    async def send_privately(self, ctx: TurnContext, user: str, reply: Reply | None,
+                             cards: list[dict] | None = None) -> None:
         """A draft check asked for in a channel goes to the user's own 1:1 chat, never the channel."""
         act = ctx.activity
         params = ConversationParameters(is_group=False, bot=act.recipient, members=[ChannelAccount(id=user)],
@@ -301,9 +434,11 @@ class TeamsSurface:
                                         channel_data={"tenant": {"id": act.conversation.tenant_id}})
 
         async def deliver(private_ctx: TurnContext):
-            await self.send(private_ctx, reply)
+            for content in cards or [self.card(reply)]:
+                await private_ctx.send_activity(MessageFactory.attachment(_attach(content)))
         await self.adapter.create_conversation(self.app_id or None, deliver, params, act.channel_id, act.service_url)
-        await ctx.send_activity(MessageFactory.text("I've sent you the result in a private chat."))
+        if reply is not None:
+            await ctx.send_activity(MessageFactory.text("I've sent you the result in a private chat."))
 
 
 def _loopback(host: str) -> bool:
@@ -323,8 +458,15 @@ def teams_surface_from_env(core, env, host: str) -> TeamsSurface:
             f"MicrosoftAppId is not set, and --host {host} is not loopback. Without an app id Bot Framework skips "
             "authentication and would send replies to any serviceUrl a caller gives. Set MicrosoftAppId and "
             "MicrosoftAppPassword, or bind to 127.0.0.1 for local development.")
-    if app_id and not env.get("MicrosoftAppPassword", "").strip():
+    app_type = env.get("MicrosoftAppType", "").strip() or "SingleTenant"
+    if app_type.lower() not in APP_TYPES:
+        raise ConfigError(f"MicrosoftAppType {app_type!r}: use SingleTenant (the default), UserAssignedMSI or MultiTenant")
+    msi = app_type.lower() == "userassignedmsi"
+    if app_id and not msi and not env.get("MicrosoftAppPassword", "").strip():
         raise ConfigError("MicrosoftAppPassword is not set (MicrosoftAppId is): export both")
+    tenant = env.get("MicrosoftAppTenantId", "").strip()
+    if app_id and app_type.lower() != "multitenant" and not tenant:
+        raise ConfigError(f"MicrosoftAppTenantId is not set: a {APP_TYPES[app_type.lower()]} bot needs its "
+                          "Microsoft Entra tenant id (Azure Bot resource > Configuration)")
     return TeamsSurface(core, app_id=app_id, app_password=env.get("MicrosoftAppPassword", ""),
-                        app_type=env.get("MicrosoftAppType", "MultiTenant"), tenant_id=env.get("MicrosoftAppTenantId", ""),
-                        settings=core.config.teams_settings)
+                        app_type=app_type, tenant_id=tenant, settings=core.config.teams_settings)

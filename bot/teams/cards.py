@@ -165,3 +165,31 @@ def card_text(card_json: dict) -> str:
                 walk(v)
     walk(card_json)
     return "\n".join(out)
+
+
+def im_back(title: str, text: str) -> dict:
+    """A button that sends `text` as if the user had typed it."""
+    return {"type": "Action.Submit", "title": title[:80], "data": {"msteams": {"type": "imBack", "value": text}}}
+
+
+def welcome_card(trust_name: str, comms_line: str, personal: bool) -> dict:
+    """The greeting when the app is installed: what the bot does and how to start, before anyone writes."""
+    body = [_text("Hello, I'm policybot", weight="Bolder", size="Medium"),
+            _text(f"I help {trust_name} staff use social media safely, under the trust's own policy.")]
+    if personal:
+        body.append(_text("\n".join((
+            "• Ask me a question about the policy: \"An ex-patient added me on Facebook, what do I do?\"",
+            "• Paste a draft post, or start with \"can I post this?\", and I'll check it.",
+            "• Type \"report contact\" if a patient, family member or member of the public has contacted you "
+            "on your personal social media."))))
+        body.append(_text("Drafts are checked and never kept. You can also check any message: "
+                          "its ... menu > More actions > Check against policy.", isSubtle=True))
+        actions = [im_back("Check a draft", "can I post this?"), im_back("Report a contact", "report contact"),
+                   im_back("Help", "help")]
+    else:
+        body.append(_text("@mention me with a question about the policy and I'll answer here, quoting the clause. "
+                          "Drafts and reports are private: message me directly for those, or use a message's "
+                          "... menu > More actions > Check against policy."))
+        actions = []
+    body.append(_text(f"For anything else, contact the {comms_line}.", isSubtle=True, size="Small"))
+    return card(body, actions)

@@ -123,21 +123,21 @@ class SemanticTier:
         feats = np.hstack([self.embedder.embed(texts), cue_rows.astype(np.float32)])
         return _sigmoid(feats @ self.W.T + self.b)
 
-    def read(self, original: str, norm: Normalised, account: str):
-        """Per head: the best probability over the draft and its sentences; and which sentence gave it."""
-        spans = units(norm)
+    def read(self, original: str, norm: Normalised, account: str, thresholds: np.ndarray | None = None):
+        """Per head: the best probability over the draft (and its sentences, with a sentence weight); and
+        which sentence to quote. Sentences are embedded only when some head passes its threshold."""
+        thresholds = self.thresholds if thresholds is None else thresholds
         head = original[:SEMANTIC_CHARS]
-        texts = [head] + ([original[a:b] for a, b in spans] if len(spans) > 1 else [])
         cue = cues(head, account)
-        probs = self.probabilities(texts, np.tile(cue, (len(texts), 1)))
-        whole, parts = probs[0], probs[1:]
-        best = whole if not len(parts) else np.maximum(whole, parts.max(axis=0) * self.sentence_weight)
-        where = []
-        for i in range(len(self.heads)):
-            if len(parts):
-                where.append(spans[int(parts[:, i].argmax())])
-            else:
-                where.append(spans[0] if spans else (0, len(head)))
+        whole = self.probabilities([head], cue[None, :])[0]
+        spans = units(norm)
+        fires = bool((whole >= thresholds).any())
+        if len(spans) <= 1 or not (fires or self.sentence_weight > 0):
+            where = [spans[0] if spans else (0, len(head))] * len(self.heads)
+            return whole, where
+        parts = self.probabilities([original[a:b] for a, b in spans], np.tile(cue, (len(spans), 1)))
+        best = np.maximum(whole, parts.max(axis=0) * self.sentence_weight) if self.sentence_weight > 0 else whole
+        where = [spans[int(parts[:, i].argmax())] for i in range(len(self.heads))]
         return best, where
 
     def hits(self, best: np.ndarray, where: list[tuple[int, int]], thresholds: np.ndarray | None = None) -> list[SemanticHit]:

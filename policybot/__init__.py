@@ -1,0 +1,1 @@
+"""`python -m policybot`: the same command line as the `policybot` script (bot.cli)."""
