@@ -12,6 +12,7 @@ import sys
 from typing import TextIO
 
 from handlers.store import StoreUnavailable
+from handlers.untrusted import scrub_deep, scrub_surrogates, terminal_safe
 from knowledge.packs import PackError
 
 from .config import ConfigError
@@ -23,26 +24,73 @@ def _core(args, storage: bool = False):
 
 
 def _emit(obj: dict, out: TextIO) -> None:
-    out.write(json.dumps(obj, ensure_ascii=False) + "\n")
+    """One JSON line, always valid UTF-8 JSON: no lone surrogates, no NaN."""
+    out.write(scrub_surrogates(json.dumps(obj, ensure_ascii=False, allow_nan=False)) + "\n")
+
+
+def _lines(stdin: TextIO):
+    """Input lines as text. Bytes that are not UTF-8 become U+FFFD rather than ending the batch."""
+    source = getattr(stdin, "buffer", None)
+    for line in source if source is not None else stdin:
+        if not isinstance(line, bytes):
+            yield line, False
+            continue
+        try:
+            yield line.decode("utf-8"), False
+        except UnicodeDecodeError:
+            yield line.decode("utf-8", "replace"), True
+
+
+def _not_a_number(name: str):
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"{text[:20]} is too large a number")
+    return value
+
+
+def _read_item(line: str, field: str) -> tuple[dict | None, str]:
+    """The line as a JSON object with a text `field`, or None and what is wrong with it."""
+    try:
+        item = json.loads(line, parse_constant=_not_a_number, parse_float=_finite, strict=False)
+    except RecursionError:
+        return None, "not a JSON object: nested too deeply"
+    except ValueError as exc:
+        return None, f"not a JSON object: {exc}"[:200]
+    if not isinstance(item, dict):
+        return None, f"not a JSON object: got a JSON {type(item).__name__}"
+    if not isinstance(item.get("id"), (str, int, float, bool, type(None))):
+        return None, "'id' must be a string or a number"
+    if not isinstance(item.get(field), str):
+        return item, f"missing text field '{field}'"
+    return item, ""
 
 
 def jsonl(stdin: TextIO, stdout: TextIO, field: str, run) -> int:
-    """Answer JSON Lines: one output line per input line, carrying its id; bad lines get an error."""
-    for n, line in enumerate(stdin, 1):
+    """Answer JSON Lines: one output line per input line, carrying its id; a bad line gets an error
+    object ({"id", "line", "error"}) and the batch goes on. Text that cannot be UTF-8 (bytes that are
+    not UTF-8, lone surrogates) is replaced with U+FFFD, and the answer says so."""
+    for n, (line, bad_bytes) in enumerate(_lines(stdin), 1):
         if not line.strip():
             continue
+        item, problem = _read_item(line, field)
+        replaced = bad_bytes or (scrub_deep(item) > 0 if item is not None else False)
+        key = (item or {}).get("id")
+        if problem:
+            _emit({"id": key, "line": n, "error": scrub_surrogates(problem)}, stdout)
+            continue
         try:
-            item = json.loads(line)
-            if not isinstance(item, dict):
-                raise ValueError("expected a JSON object")
-        except ValueError as exc:
-            _emit({"id": None, "line": n, "error": f"not a JSON object: {exc}"}, stdout)
+            result = run(item)
+        except Exception as exc:  # one line's failure must not cost the lines after it an answer
+            _emit({"id": key, "line": n, "error": f"could not answer this line ({type(exc).__name__})"}, stdout)
             continue
-        value = item.get(field)
-        if not isinstance(value, str):
-            _emit({"id": item.get("id"), "line": n, "error": f"missing text field '{field}'"}, stdout)
-            continue
-        _emit({"id": item.get("id"), **run(item)}, stdout)
+        if replaced:
+            result = {**result, "warning": "text that was not valid UTF-8 was replaced with U+FFFD"}
+        _emit({"id": key, **result}, stdout)
+        stdout.flush()
     return 0
 
 
@@ -62,7 +110,7 @@ def cmd_ask(args, stdin: TextIO, stdout: TextIO) -> int:
         _emit({"kind": reply.kind, **reply.data}, stdout)
     else:
         from handlers.replies import render_text
-        stdout.write(render_text(reply) + "\n")
+        stdout.write(terminal_safe(render_text(reply)) + "\n")
     return 0
 
 
@@ -120,8 +168,8 @@ def cmd_check(args, stdin: TextIO, stdout: TextIO) -> int:
     if result.findings:
         checked = text[:result.checked_chars]
         stdout.write("Your draft, with the words that need attention marked >>like this<<:\n\n")
-        stdout.write("  " + marked(checked, result.findings).replace("\n", "\n  ") + "\n\n")
-    stdout.write(render_text(core.check.render(result)) + "\n")
+        stdout.write("  " + terminal_safe(marked(checked, result.findings)).replace("\n", "\n  ") + "\n\n")
+    stdout.write(terminal_safe(render_text(core.check.render(result))) + "\n")
     return 0
 
 
@@ -293,8 +341,23 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _utf8_streams(args) -> None:
+    """JSON output is UTF-8 whatever the locale says; nothing unencodable ever ends the process."""
+    json_out = getattr(args, "json", False) or getattr(args, "jsonl", False)
+    try:
+        if json_out:
+            sys.stdout.reconfigure(encoding="utf-8", errors="replace")
+        else:
+            sys.stdout.reconfigure(errors="replace")
+        sys.stdin.reconfigure(errors="replace")
+    except (AttributeError, ValueError):  # not a real text stream (tests, embedding)
+        pass
+
+
 def main(argv: list[str] | None = None, stdin: TextIO | None = None, stdout: TextIO | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if stdin is None and stdout is None:
+        _utf8_streams(args)
     try:
         return args.func(args, stdin or sys.stdin, stdout or sys.stdout)
     except (PackError, ConfigError, StoreUnavailable) as exc:

@@ -18,6 +18,7 @@ from typing import Iterator, TextIO
 from handlers.conversation import Incoming
 from handlers.replies import render_text
 from handlers.store import Escalation, StoreUnavailable
+from handlers.untrusted import terminal_safe
 
 from .app import Core
 
@@ -42,8 +43,8 @@ class ConsoleNotifier:
     async def send(self, esc: Escalation) -> str:
         who = WHO.get(esc.kind, esc.kind)
         target = f" ({esc.target})" if esc.target else ""
-        self.out.write(f"[escalation #{esc.id} recorded for {who}{target}"
-                       + (f", report {esc.incident_ref}" if esc.incident_ref else "") + "]\n")
+        self.out.write(terminal_safe(f"[escalation #{esc.id} recorded for {who}{target}"
+                                     + (f", report {esc.incident_ref}" if esc.incident_ref else "")) + "]\n")
         self.out.flush()
         return f"console-{esc.id}"
 
@@ -51,7 +52,7 @@ class ConsoleNotifier:
         self.out.write(f"[escalation #{esc.id} is now {esc.status}]\n")
 
     async def tell_user(self, user: str, text: str) -> None:
-        self.out.write(f"bot> {text}\n")
+        self.out.write(f"bot> {terminal_safe(text)}\n")
 
     async def may_act(self, esc: Escalation, actor) -> bool:
         return True
@@ -132,7 +133,7 @@ def run_console(core: Core, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdo
             break
         number = 1
         for reply in core.conversation.handle(Incoming("console", user, text)):
-            stdout.write("bot> " + render_text(reply, number_from=number).replace("\n", "\n     ") + "\n")
+            stdout.write("bot> " + terminal_safe(render_text(reply, number_from=number)).replace("\n", "\n     ") + "\n")
             number += len(reply.buttons)
         if core.escalations:
             try:

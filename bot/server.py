@@ -65,9 +65,14 @@ def build_web_app(core, slack=None, teams=None, socket=None) -> web.Application:
     if teams is not None:
         import jwt
 
+        from .teams.edge import ActivityRequest, read_activity
+
         async def teams_messages(request: web.Request) -> web.Response:
+            activity, refused = await read_activity(request)
+            if refused:
+                return web.json_response({"error": refused[1]}, status=refused[0])
             try:
-                return await teams.adapter.process(request, teams.bot) or web.Response(status=201)
+                return await teams.adapter.process(ActivityRequest(request, activity), teams.bot) or web.Response(status=201)
             except (jwt.PyJWTError, ValueError):  # a malformed token is a failed authentication, not a crash
                 raise web.HTTPUnauthorized() from None
 
@@ -75,7 +80,12 @@ def build_web_app(core, slack=None, teams=None, socket=None) -> web.Application:
     if slack is not None and slack.settings.mode == "http":
         from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 
+        from .slack.edge import refusal
+
         async def slack_events(request: web.Request) -> web.Response:
+            refused = refusal(await request.read(), request.headers, slack.signing_secret)
+            if refused:
+                return web.json_response({"error": refused[1]}, status=refused[0])
             bolt_response = await slack.app.async_dispatch(await to_bolt_request(request))
             return await to_aiohttp_response(bolt_response)
 

@@ -25,7 +25,7 @@ import re
 import time
 from collections import OrderedDict
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from typing import Awaitable, Callable
 
 from knowledge.checker import MAX_DRAFT_CHARS
@@ -42,6 +42,7 @@ from .report_contact import CANCEL_WORDS, ReportContactFlow
 from .store import Incident, Store, StoreUnavailable, utcnow
 from .triage import Flag, Triage
 from .trust import TrustProfile
+from .untrusted import scrub_surrogates
 
 log = logging.getLogger("policybot.conversation")
 AWAIT_DRAFT_FOR = dt.timedelta(minutes=30)  # "paste your draft" is forgotten after this
@@ -67,6 +68,11 @@ def try_again(exc: StoreUnavailable | None = None) -> Reply:
         log.warning("store unavailable, asked the user to try again: %s", exc)  # names the database, no user text
     return Reply("try_again", [Text("Sorry, I can't reach the incident log just now, so I haven't done or saved "
                                     "anything. Please try again in a minute.")], private=True)
+
+
+def _encodable(msg: "Incoming") -> "Incoming":
+    """The message with lone surrogates replaced (U+FFFD): they cannot be stored or sent as UTF-8."""
+    return replace(msg, **{f.name: scrub_surrogates(getattr(msg, f.name)) for f in fields(msg)})
 
 
 @dataclass(frozen=True)
@@ -151,6 +157,7 @@ class Conversation:
     def prepare(self, msg: Incoming) -> dict[tuple, object]:
         """The pure work routing will most likely ask for, done now. Reads, writes nothing; a wrong
         guess only costs the time of the work."""
+        msg = _encodable(msg)
         text = (msg.text or "").strip()
         key = (msg.surface, msg.user)
         if not text or self._typed_press(key, text) is not None:
@@ -179,6 +186,7 @@ class Conversation:
 
     def respond(self, msg: Incoming) -> Outcome:
         """Handle one message and say what it was taken for (`policybot chat --jsonl` prints this)."""
+        msg = _encodable(msg)
         try:
             with self._once(msg.surface, msg.event_id) as first_time:
                 if not first_time:
@@ -193,6 +201,8 @@ class Conversation:
                       event_id: str | None = None, source: str | None = None) -> list[Reply]:
         """A button press. Report-flow buttons carry 'step:answer' so a stale button can't answer the wrong step.
         `source` names the message the button was on, so pressing the same button again is recognised."""
+        surface, user, action, value, event_id, source = map(
+            scrub_surrogates, (surface, user, action, value, event_id, source))
         try:
             with self._once(surface, event_id) as first_time:
                 if not first_time:
@@ -240,7 +250,7 @@ class Conversation:
     def feedback_reason(self, feedback_id: int, reason: str) -> Reply:
         if self.store and feedback_id:
             try:
-                self.store.set_feedback_reason(feedback_id, " ".join(reason.split()))
+                self.store.set_feedback_reason(feedback_id, " ".join(scrub_surrogates(reason or "").split()))
             except StoreUnavailable as exc:
                 return try_again(exc)
         return Reply("feedback_thanks", [Text("Thanks, that helps us improve the answers.")], private=True)

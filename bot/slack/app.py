@@ -19,7 +19,6 @@ again" in the place Slack allows: the thread, the modal's field, a modal, or a D
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
 
@@ -37,6 +36,7 @@ from handlers.store import StoreUnavailable
 
 from . import modal
 from .blocks import MAX_MODAL_BLOCKS, action_name, context, escape, fallback, section, title, to_blocks, unescape
+from .edge import clean_text
 from .notifier import SlackNotifier
 
 log = logging.getLogger("policybot.slack")
@@ -56,8 +56,10 @@ class SlackSurface:
         client = AsyncWebClient(token=token, base_url=base_url or AsyncWebClient.BASE_URL, session=self.session)
         client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=rate_limit_retries))
         self.client = client
+        self.signing_secret = signing_secret
         self.app = AsyncApp(client=client, signing_secret=signing_secret,
                             request_verification_enabled=signing_secret is not None)
+        self.app.use(clean_text)
         groups = {settings.safeguarding_channel: settings.safeguarding_usergroup,
                   settings.comms_channel: settings.comms_usergroup or (
                       settings.safeguarding_usergroup if settings.safeguarding_channel == settings.comms_channel else "")}
@@ -206,7 +208,7 @@ class SlackSurface:
 
     async def on_report_submit(self, ack, body: dict, view: dict) -> None:
         user = body["user"]["id"]
-        meta = json.loads(view.get("private_metadata") or "{}")
+        meta = modal.metadata(view)
         try:
             incident = self.core.report.active(SURFACE, user)
             if incident is None or incident.ref != meta.get("ref"):
@@ -231,14 +233,14 @@ class SlackSurface:
 
     async def on_feedback_reason(self, ack, view: dict) -> None:
         await ack()
-        reason = ((view["state"]["values"].get("reason") or {}).get("value") or {}).get("value") or ""
-        self.core.conversation.feedback_reason(int(view.get("private_metadata") or 0), reason)
+        reason = modal.input_value(view, "reason")
+        feedback_id = view.get("private_metadata") or "0"
+        self.core.conversation.feedback_reason(int(feedback_id) if feedback_id.isdigit() else 0, reason)
 
     async def on_check_draft(self, ack, body: dict, view: dict) -> None:
         """Ack at once with a 'checking' view (Slack wants the ack within 3 s), then show the result."""
-        values = view["state"]["values"]
-        text = values["draft"]["value"].get("value") or ""
-        account = ((values.get("account") or {}).get("value") or {}).get("selected_option", {}).get("value", "unknown")
+        text = modal.input_value(view, "draft")
+        account = modal.input_value(view, "account") or "unknown"
         await ack(response_action="update", view=result_view([section("Checking your draft…")]))
         reply = await self.core.worker.run(self.core.check.reply, text, account, size=len(text))
         await self.client.views_update(view_id=view.get("id") or body["view"]["id"], view=result_view(

@@ -54,11 +54,29 @@ def view(reply: Reply) -> dict:
             "private_metadata": json.dumps({"ref": data["ref"], "step": data["step"]}), "blocks": blocks}
 
 
+def _object(value) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
 def submitted_value(view_state: dict) -> str:
-    """The answer from a submitted view, whatever kind of input the step used."""
-    field = (view_state.get("values", {}).get("answer") or {}).get("value") or {}
-    if field.get("selected_option"):
-        return field["selected_option"]["value"]
-    if field.get("selected_user"):
-        return field["selected_user"]
-    return field.get("value") or ""
+    """The answer from a submitted view, whatever kind of input the step used ("" if there is none)."""
+    field = _object(_object(_object(_object(view_state).get("values")).get("answer")).get("value"))
+    for value in (_object(field.get("selected_option")).get("value"), field.get("selected_user"), field.get("value")):
+        if isinstance(value, str) and value:
+            return value
+    return ""
+
+
+def input_value(view: dict, block_id: str) -> str:
+    """The value of one input block of a submitted view (text, choice or user), or ""."""
+    return submitted_value({"values": {"answer": _object(_object(_object(view).get("state")).get("values")).get(block_id)}})
+
+
+def metadata(view: dict) -> dict:
+    """Our private_metadata ({"ref", "step"}); {} if it is missing or not ours, so the user is told the
+    report is no longer in progress rather than getting an error."""
+    try:
+        meta = json.loads(_object(view).get("private_metadata") or "{}")
+    except (ValueError, TypeError, RecursionError):
+        return {}
+    return {k: v for k, v in meta.items() if isinstance(v, str)} if isinstance(meta, dict) else {}

@@ -1,0 +1,72 @@
+"""The edge between Slack's HTTP requests and bolt: refuse malformed requests, clean the text.
+
+bolt parses the body before it verifies anything, and its parsing and middleware assume
+Slack's shapes, so a non-numeric timestamp, a body that is not UTF-8 or not a JSON object,
+or a `payload` that is a list ended in a 500 with a traceback. `refusal` answers those
+first: 401 when the request cannot be authenticated, 400 when it is not a Slack request
+we can read. `clean_text` (bolt middleware) replaces lone surrogates in every string of
+the parsed body, in place, so listeners, the store and the Web API only see text that
+can be encoded as UTF-8.
+"""
+from __future__ import annotations
+
+import re
+from typing import Mapping
+
+from slack_bolt.request.internals import parse_body
+from slack_sdk.signature import SignatureVerifier
+
+from handlers.untrusted import scrub_deep
+
+_TIMESTAMP = re.compile(r"[0-9]{1,15}")
+# Where Slack sends an object (or a list of them), bolt and our listeners read them as such.
+_OBJECTS = ("event", "view", "message", "container", "state", "response_urls")
+_OBJECT_OR_ID = ("user", "channel", "team", "enterprise")
+
+
+def refusal(raw: bytes, headers: Mapping[str, str], signing_secret: str | None) -> tuple[int, str] | None:
+    """The status (400 or 401) and reason this request must not reach bolt with, or None if it may."""
+    timestamp = headers.get("X-Slack-Request-Timestamp")
+    if signing_secret is not None and not (timestamp and _TIMESTAMP.fullmatch(timestamp.strip())):
+        return (401, "missing or malformed X-Slack-Request-Timestamp")
+    try:
+        body = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return (400, "the body is not UTF-8")
+    if signing_secret is not None and not SignatureVerifier(signing_secret).is_valid(
+            body=body, timestamp=timestamp.strip(), signature=headers.get("X-Slack-Signature")):
+        return (401, "invalid signature or stale timestamp")
+    try:
+        parsed = parse_body(body, headers.get("Content-Type", "").split(";")[0].strip() or None)
+    except RecursionError:
+        return (400, "the body is nested too deeply")
+    except ValueError:
+        return (400, "the body (or its payload) is not valid JSON")
+    problem = _shape_problem(parsed)
+    return (400, problem) if problem else None
+
+
+def _shape_problem(body) -> str:
+    if not isinstance(body, dict):
+        return "the body (or its payload) is not a JSON object"
+    nodes = [body] + [body[k] for k in ("event", "view") if isinstance(body.get(k), dict)]
+    for node in nodes:
+        for key in _OBJECTS:
+            if key in node and not isinstance(node[key], (dict, type(None))):
+                return f"'{key}' is not an object"
+        for key in _OBJECT_OR_ID:
+            if key in node and not isinstance(node[key], (dict, str, type(None))):
+                return f"'{key}' is not an object or an id"
+        for key in ("type", "text", "callback_id", "private_metadata", "trigger_id"):
+            if key in node and not isinstance(node[key], (str, type(None))):
+                return f"'{key}' is not a string"
+    for key in ("actions", "authorizations"):
+        if key in body and not (isinstance(body[key], list) and all(isinstance(a, dict) for a in body[key])):
+            return f"'{key}' is not a list of objects"
+    return ""
+
+
+async def clean_text(body: dict, next) -> None:
+    """bolt middleware: lone surrogates out of every string of the request, before any listener."""
+    scrub_deep(body)
+    await next()
