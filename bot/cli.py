@@ -233,8 +233,11 @@ def cmd_serve(args, stdin: TextIO, stdout: TextIO) -> int:
     import logging
     from . import logs
     from .server import serve
+    level = os.environ.get("POLICYBOT_LOG_LEVEL", "INFO").strip().upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise ConfigError(f"POLICYBOT_LOG_LEVEL: use DEBUG, INFO, WARNING or ERROR (got {level!r})")
     try:
-        logs.configure(args.log_format)
+        logs.configure(args.log_format, level)  # user text withheld from every record, at every level
     except ValueError as exc:  # a bad $POLICYBOT_LOG_FORMAT (argparse checks only the flag)
         print(f"policybot: {exc}", file=sys.stderr)
         return 2
