@@ -8,6 +8,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from handlers.retention import Retention, parse_period
 from handlers.trust import Contact, CrisisLine, TrustProfile
 from knowledge.packs import read_yaml
 
@@ -54,6 +55,7 @@ class AppConfig:
     slack: SlackSettings | None = None
     teams: bool = False  # serve POST /api/messages for Microsoft Teams (credentials from the environment)
     database_url: str | None = None   # PostgreSQL (several replicas): POLICYBOT_DATABASE_URL or storage.url
+    retention: Retention = Retention()  # how long `policybot incidents purge` keeps each kind of record
     raw: dict = field(default_factory=dict, repr=False)
     teams_settings: TeamsSettings = field(default_factory=TeamsSettings)
     # requester surface -> destination surfaces for escalations (default: back where they came from)
@@ -169,7 +171,8 @@ def load_config(path: str | os.PathLike | None = None) -> AppConfig:
     teams = bool(teams_raw.get("enabled", False))
     return AppConfig(path=path, trust=trust, packs=tuple(packs), database=db, local_rules=local_rules,
                      database_url=_database_url(storage.get("url"), f"{f}: storage.url"),
-                     slack=slack, teams=teams, raw=data, teams_settings=_teams(teams_raw, f"{f}: teams"),
+                     slack=slack, teams=teams, raw=data,
+                     retention=_retention(data.get("retention"), f"{f}: retention"), teams_settings=_teams(teams_raw, f"{f}: teams"),
                      escalation_routes=_routes(data.get("escalations"), f"{f}: escalations",
                                                {"slack"} if slack else set(), teams),
                      **_outbox_timing(data.get("escalations"), f"{f}: escalations"))
@@ -242,6 +245,24 @@ def _database_url(from_file, where: str) -> str | None:
     if not url.startswith(("postgresql://", "postgres://")):
         raise ConfigError(f"{where}: expected a postgresql:// URL (leave it unset to use SQLite)")
     return url
+
+
+def _retention(raw, where: str) -> Retention:
+    if not raw:
+        return Retention()
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a mapping of record kinds to periods, e.g. drafts: 7d")
+    known = Retention.__dataclass_fields__
+    unknown = sorted(set(map(str, raw)) - set(known))
+    if unknown:
+        raise ConfigError(f"{where}.{unknown[0]}: unknown kind of record (use {', '.join(known)})")
+    periods = {}
+    for key, value in raw.items():
+        try:
+            periods[key] = parse_period(value)
+        except ValueError as exc:
+            raise ConfigError(f"{where}.{key}: {exc}") from None
+    return Retention(**periods)
 
 
 def _slack(raw, where: str) -> SlackSettings | None:

@@ -5,15 +5,13 @@ import asyncio
 import csv
 import datetime as dt
 import json
-import re
 import sys
 from collections import Counter
 from typing import TextIO
 
-from handlers.store import Incident
+from handlers.retention import Purge, describe, parse_period
+from handlers.store import Incident, utcnow
 
-DURATION = re.compile(r"^(\d+)\s*(d|w|m|y)$")
-DAYS = {"d": 1, "w": 7, "m": 30, "y": 365}
 FIELDS = ("platform", "contact_kind", "from_whom", "occurred_at", "description", "screenshot", "line_manager",
           "notify_manager", "redirect", "privacy")
 
@@ -23,10 +21,10 @@ class UsageError(ValueError):
 
 
 def parse_duration(text: str) -> dt.timedelta:
-    m = DURATION.match(text.strip().lower())
-    if not m or int(m.group(1)) == 0:
-        raise UsageError(f"--older-than: use a number and d, w, m or y, e.g. 90d or 1y (got {text!r})")
-    return dt.timedelta(days=int(m.group(1)) * DAYS[m.group(2)])
+    try:
+        return parse_period(text)
+    except ValueError as exc:
+        raise UsageError(f"--older-than: {exc}") from None
 
 
 def parse_since(text: str | None) -> dt.datetime | None:
@@ -129,23 +127,49 @@ def cmd_stats(core, args, out: TextIO) -> int:
     return 0
 
 
+def _losses(purge: Purge, cutoffs, refs_shown: int = 10) -> list[str]:
+    """What each table loses, one line per kind of record."""
+    refs = ", ".join(purge.incidents[:refs_shown]) + (f", ... ({len(purge.incidents) - refs_shown} more)"
+                                                    if len(purge.incidents) > refs_shown else "")
+    day = lambda t: f"{t:%Y-%m-%d %H:%M} UTC"
+    return [
+        f"  incidents    {len(purge.incidents):>5}  created before {day(cutoffs.incidents)}" + (f": {refs}" if refs else ""),
+        f"  answers      {purge.answers:>5}  (every answer of those incidents)",
+        f"  escalations  {purge.incident_escalations:>5}  of those incidents (or of incidents already deleted)",
+        f"               {purge.drafts:>5}  drafts sent for comms review, last touched before {day(cutoffs.drafts)}",
+        f"               {purge.questions:>5}  questions for a person, last touched before {day(cutoffs.questions)}",
+        f"  feedback     {purge.feedback:>5}  votes and reasons given before {day(cutoffs.feedback)}",
+    ]
+
+
 def cmd_purge(core, args, out: TextIO, stdin: TextIO) -> int:
-    cutoff = dt.datetime.now(dt.timezone.utc) - parse_duration(args.older_than)
-    old = core.store.list_incidents(before=cutoff, answers=False)
-    if not old:
-        out.write(f"Nothing to delete: no incidents created before {cutoff:%Y-%m-%d}.\n")
+    """Delete everything past its retention period (app.yaml `retention:`; --older-than for incidents)."""
+    retention = core.config.retention
+    incidents = parse_duration(args.older_than) if args.older_than else None
+    cutoffs = retention.cutoffs(utcnow(), incidents=incidents)
+    plan = core.store.expired(cutoffs)
+    out.write(f"Retention: {retention.line()}"
+              + (f" (incidents {describe(incidents)} from --older-than)" if incidents else "") + ".\n")
+    if not plan.rows:
+        out.write("Nothing to delete: nothing is past its retention period.\n")
         return 0
-    out.write(f"This will permanently delete {len(old)} incident(s) created before {cutoff:%Y-%m-%d %H:%M} UTC, "
-              f"with their answers and escalations:\n  " + ", ".join(i.ref for i in old) + "\n")
+    out.write(f"This will permanently delete {plan.rows} record(s):\n" + "\n".join(_losses(plan, cutoffs)) + "\n")
     if not args.yes:
         out.write("Type 'yes' to delete them: ")
         out.flush()
         if stdin.readline().strip().lower() != "yes":
             out.write("\nNothing deleted.\n")
             return 1
-    n = core.store.purge_incidents([i.ref for i in old])
-    out.write(f"Deleted {n} incident(s).\n")
-    return 0
+    done = core.store.purge_expired(cutoffs)
+    out.write(f"Deleted {len(done.incidents)} incident(s), {done.answers} answer(s), {done.escalations} "
+              f"escalation(s) and {done.feedback} feedback record(s).\n")
+    if done.log_emptied:
+        out.write("The deleted text was overwritten and the write-ahead log emptied: it cannot be read back "
+                  "from the database files.\n")
+        return 0
+    out.write("Another process kept the database busy, so its write-ahead log still holds old copies of the "
+              "deleted text: run this again when it is idle.\n")
+    return 1
 
 
 def cmd_escalations(core, args, out: TextIO) -> int:
@@ -204,8 +228,9 @@ def add_parsers(sub) -> None:
     p = isub.add_parser("stats", help="counts by month, status, platform, contact kind, sender and risk")
     p.add_argument("--since")
     p.add_argument("--json", action="store_true")
-    p = isub.add_parser("purge", help="delete incidents older than a retention period")
-    p.add_argument("--older-than", required=True, metavar="DURATION", help="e.g. 90d, 12w, 6m, 1y")
+    p = isub.add_parser("purge", help="delete everything past its retention period (app.yaml retention:)")
+    p.add_argument("--older-than", metavar="DURATION",
+                   help="incidents created longer ago than this (default: retention.incidents), e.g. 90d, 12w, 6m, 1y")
     p.add_argument("--yes", action="store_true", help="don't ask for confirmation")
 
     esc = sub.add_parser("escalations", help="escalations: list, ack, resolve")

@@ -29,7 +29,10 @@ from __future__ import annotations
 import datetime as dt
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Protocol, Sequence
+from typing import TYPE_CHECKING, Protocol, Sequence
+
+if TYPE_CHECKING:
+    from .retention import Cutoffs, Purge
 
 IN_PROGRESS, COMPLETED, CANCELLED = "in_progress", "completed", "cancelled"
 PENDING, SENT, FAILED, ACKNOWLEDGED, RESOLVED = "pending", "sent", "failed", "acknowledged", "resolved"
@@ -122,6 +125,9 @@ class Store(Protocol):
                        answers: bool = True) -> list[Incident]:
         """Newest first. answers=False skips loading every answer when only the summary fields are needed."""
     def purge_incidents(self, refs: list[str]) -> int: ...
+    # retention (handlers/retention.py): what is past its period, and deleting it so it cannot be read back
+    def expired(self, cutoffs: Cutoffs) -> Purge: ...
+    def purge_expired(self, cutoffs: Cutoffs) -> Purge: ...
     # feedback on answers
     def add_feedback(self, surface: str, user_id: str, citation: str, vote: str, reason: str = "") -> int: ...
     def set_feedback_reason(self, feedback_id: int, reason: str) -> None: ...

@@ -5,6 +5,10 @@
 - WAL mode and a busy timeout, so several users (or processes) writing at once wait
   rather than fail; write transactions take the lock up front (BEGIN IMMEDIATE).
 - The schema carries a version and migrates forward automatically on open.
+- Deleted means gone: `secure_delete` overwrites deleted text, the file is in incremental
+  auto-vacuum mode (an older file is converted once, on open), and a purge hands the freed
+  pages back and empties the write-ahead log, so `strings` on the database or its -wal
+  finds nothing that was purged, even while another process has the database open.
 """
 from __future__ import annotations
 
@@ -20,11 +24,13 @@ from typing import Sequence
 
 import sqlite_utils
 
+from handlers.retention import Cutoffs, Purge
 from handlers.store import (ACKNOWLEDGED, CLAIMABLE, FAILED, IN_PROGRESS, PENDING, RESOLVED, SENDING, SENT,
                             UNDELIVERABLE, Answer, Escalation, Incident, utcnow)
 
 BUSY_TIMEOUT_MS = 10_000
 EVENT_RETENTION = dt.timedelta(days=14)
+INCREMENTAL = 2  # PRAGMA auto_vacuum: free pages can be handed back to the filesystem on demand
 
 # Each entry moves the schema forward by one version. Never edit a released one: add another.
 MIGRATIONS: list[str] = [
@@ -149,9 +155,12 @@ class SQLiteStore:
         self.db = sqlite_utils.Database(conn)
         self._lock = threading.RLock()
         self._depth = 0
+        self.memory = memory
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA secure_delete = ON")  # deleted and overwritten text is zeroed, not left in free space
         if not memory:
+            conn.execute(f"PRAGMA auto_vacuum = {INCREMENTAL}")  # takes effect now in a new file, else via VACUUM
             conn.execute("PRAGMA journal_mode = WAL")
             # With WAL, NORMAL never corrupts the database; a power cut (not a crash) can lose the
             # last commits. It saves an fsync on every message.
@@ -177,7 +186,21 @@ class SQLiteStore:
                 for statement in filter(str.strip, MIGRATIONS[version - 1].split(";")):
                     self.db.execute(statement)
                 self.db.execute(f"PRAGMA user_version = {version}")
+        self._convert_to_incremental_vacuum()
         self.prune_events()
+
+    def _convert_to_incremental_vacuum(self) -> None:
+        """A file made before policybot set auto_vacuum is rebuilt once (VACUUM), which also clears out any
+        text left in its free space by deletes made without secure_delete. If another process holds the
+        database busy, it is tried again on the next open; purges fall back to a full VACUUM meanwhile."""
+        if self.memory or self.db.execute("PRAGMA auto_vacuum").fetchone()[0] == INCREMENTAL:
+            return
+        with self._lock:
+            try:
+                self.db.execute(f"PRAGMA auto_vacuum = {INCREMENTAL}")
+                self.db.execute("VACUUM")
+            except sqlite3.OperationalError:  # database is locked: not now
+                pass
 
     @contextmanager
     def transaction(self):
@@ -289,7 +312,65 @@ class SQLiteStore:
         marks = ",".join("?" * len(refs))
         with self.transaction():
             self.db.execute(f"DELETE FROM escalations WHERE incident_ref IN ({marks})", refs)
-            return self.db.execute(f"DELETE FROM incidents WHERE ref IN ({marks})", refs).rowcount
+            n = self.db.execute(f"DELETE FROM incidents WHERE ref IN ({marks})", refs).rowcount
+        self.scrub()
+        return n
+
+    # -- retention ---------------------------------------------------------
+
+    # Each kind of record a purge removes: the table, and which of its rows are expired (given the cutoffs).
+    _EXPIRED = {
+        "incident_escalations": ("escalations", "incident_ref IS NOT NULL AND (incident_ref IN "
+                                 "(SELECT ref FROM incidents WHERE created_at < :incidents) "
+                                 "OR incident_ref NOT IN (SELECT ref FROM incidents))"),
+        "drafts": ("escalations", "incident_ref IS NULL AND kind = 'review' AND "
+                   "COALESCE(resolved_at, acknowledged_at, sent_at, next_attempt_at, created_at) < :drafts"),
+        "questions": ("escalations", "incident_ref IS NULL AND kind != 'review' AND "
+                      "COALESCE(resolved_at, acknowledged_at, sent_at, next_attempt_at, created_at) < :questions"),
+        "feedback": ("feedback", "created_at < :feedback"),
+        "answers": ("answers", "incident_id IN (SELECT id FROM incidents WHERE created_at < :incidents)"),
+        "incidents": ("incidents", "created_at < :incidents"),  # last: the others select by it
+    }
+
+    def expired(self, cutoffs: Cutoffs) -> Purge:
+        """What purge_expired would delete now."""
+        return self._purge(cutoffs, delete=False)
+
+    def purge_expired(self, cutoffs: Cutoffs) -> Purge:
+        """Delete everything past its retention period in one transaction, then scrub the files."""
+        purge = self._purge(cutoffs, delete=True)
+        purge.log_emptied = self.scrub()
+        return purge
+
+    def _purge(self, cutoffs: Cutoffs, delete: bool) -> Purge:
+        args = {k: getattr(cutoffs, k).isoformat() for k in ("incidents", "drafts", "questions", "feedback")}
+        purge = Purge()
+        with self.transaction():
+            purge.incidents = [r[0] for r in self.db.execute(
+                "SELECT ref FROM incidents WHERE created_at < :incidents ORDER BY id", args)]
+            for name, (table, where) in self._EXPIRED.items():
+                if name == "incidents":
+                    continue
+                setattr(purge, name, self.db.execute(f"SELECT count(*) FROM {table} WHERE {where}", args).fetchone()[0])
+            if delete:
+                for name, (table, where) in self._EXPIRED.items():
+                    self.db.execute(f"DELETE FROM {table} WHERE {where}", args)
+        return purge
+
+    def scrub(self) -> bool:
+        """Make deleted text unrecoverable from the files. secure_delete has zeroed it in the pages; hand the
+        free pages back to the filesystem, then copy the write-ahead log into the database and empty it
+        (its old frames still hold the text as it was written). False if another connection's open read
+        kept the log from being emptied for longer than the busy timeout."""
+        if self.memory:
+            return True
+        with self._lock:
+            if self.db.execute("PRAGMA auto_vacuum").fetchone()[0] == INCREMENTAL:
+                self.db.execute("PRAGMA incremental_vacuum").fetchall()
+            else:  # not converted yet (the database was busy when it was opened): rebuild it instead
+                self.db.execute("VACUUM")
+            busy, _, _ = self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        return busy == 0
 
     # -- feedback ----------------------------------------------------------
 
