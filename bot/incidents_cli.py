@@ -11,6 +11,7 @@ from typing import TextIO
 
 from handlers.retention import Purge, describe, parse_period
 from handlers.store import Incident, utcnow
+from handlers.untrusted import terminal_safe
 
 FIELDS = ("platform", "contact_kind", "from_whom", "occurred_at", "description", "screenshot", "line_manager",
           "notify_manager", "redirect", "privacy")
@@ -246,7 +247,22 @@ def add_parsers(sub) -> None:
         p.add_argument("--by", required=True, help="who is acknowledging or resolving it")
 
 
+class TerminalOut:
+    """Output for people: stored text (names, errors from platforms) can't drive the terminal."""
+
+    def __init__(self, out: TextIO):
+        self.out = out
+
+    def write(self, text: str) -> int:
+        return self.out.write(terminal_safe(text))
+
+    def flush(self) -> None:
+        self.out.flush()
+
+
 def run(core, args, stdin: TextIO, out: TextIO) -> int:
+    if not (args.command == "incidents" and args.action == "export") and not getattr(args, "json", False):
+        out = TerminalOut(out)
     if args.command == "escalations":
         return cmd_escalations(core, args, out)
     handlers = {"list": cmd_list, "show": cmd_show, "export": cmd_export, "stats": cmd_stats}

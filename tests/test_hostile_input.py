@@ -208,3 +208,18 @@ async def test_teams_lone_surrogates_are_cleaned_at_the_edge(tmp_path):
         assert "Don't post this" in card and "went wrong" not in card
         stored = rig.core.store.read_state(["ref:user:29:nurse"])["ref:user:29:nurse"][0]
         assert stored["user"]["name"] == "Nurse \ufffd One"
+
+
+def test_incident_listings_cannot_drive_the_terminal(tmp_path, monkeypatch):
+    from bot.app import build_core
+    from bot.storage import SQLiteStore
+    db = tmp_path / "i.db"
+    core = build_core(ROOT / "app.yaml", store=SQLiteStore(db))
+    esc = core.escalations.raise_("comms", "a question", surface="teams", user="29:x")
+    import asyncio
+    asyncio.run(core.escalations.acknowledge(esc.id, "\x1b]0;owned\x07Alex\x1b[2J"))
+    core.store.db.execute("UPDATE escalations SET last_error = ? WHERE id = ?", ["boom\x1b[31m\r", esc.id])
+    monkeypatch.setenv("POLICYBOT_DATABASE", str(db))
+    out = io.StringIO()
+    assert main(["escalations", "list"], stdin=io.StringIO(), stdout=out) == 0
+    assert "error: boom" in out.getvalue() and "\x1b" not in out.getvalue() and "\r" not in out.getvalue()
