@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from typing import TextIO
 
@@ -23,9 +24,15 @@ def _core(args, storage: bool = False):
     return build_core(args.config, storage=storage)
 
 
+# Characters some readers take for a line break (U+0085, U+2028, U+2029) or a terminal takes for a
+# command (C1 controls): escaped, so each answer is one line whatever splits it.
+_LINE_BREAKERS = re.compile("[\x7f-\x9f\u2028\u2029]")
+
+
 def _emit(obj: dict, out: TextIO) -> None:
-    """One JSON line, always valid UTF-8 JSON: no lone surrogates, no NaN."""
-    out.write(scrub_surrogates(json.dumps(obj, ensure_ascii=False, allow_nan=False)) + "\n")
+    """One JSON line, always valid UTF-8 JSON: no lone surrogates, no NaN, no line breaks but its own."""
+    line = scrub_surrogates(json.dumps(obj, ensure_ascii=False, allow_nan=False))
+    out.write(_LINE_BREAKERS.sub(lambda m: f"\\u{ord(m.group()):04x}", line) + "\n")
 
 
 def _lines(stdin: TextIO):

@@ -92,3 +92,11 @@ def storage(request, tmp_path):
     backend = Storage(request.param, tmp_path, server)
     yield backend
     backend.close()
+
+
+def pytest_terminal_summary(terminalreporter):
+    """How many hostile inputs the property-based tests tried (tests/fuzz.py); any crash fails its test."""
+    from .fuzz import TALLY
+    if TALLY:
+        each = ", ".join(f"{name} {n}" for name, n in sorted(TALLY.items()))
+        terminalreporter.write_line(f"fuzz: {sum(TALLY.values())} hostile inputs tried ({each})")

@@ -63,6 +63,14 @@ def test_jsonl_answers_every_line_and_survives_hostile_ones(command, field):
         assert got[12]["verdict"] == "revise" and got[2]["verdict"] == "stop"
 
 
+def test_jsonl_answers_stay_one_line_each_whatever_splits_them():
+    """U+2028, U+0085 and C1 controls are line breaks to some readers (found by the fuzz suite)."""
+    out = io.StringIO()
+    main(["check", "--jsonl"], stdin=io.StringIO('{"id": "a\u2028b\\u0085c\x9b", "text": "x"}\n'), stdout=out)
+    [line] = out.getvalue().splitlines()
+    assert json.loads(line)["id"] == "a\u2028b\u0085c\x9b"
+
+
 def test_jsonl_in_process_with_text_streams():
     out = io.StringIO()
     lines = '{"id": "a", "text": "x\\udfff"}\n[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[' + "[" * 5000 + "\n"
@@ -117,6 +125,13 @@ def _form(payload) -> str:
     (_form("{broken"), FORM),
     (_form({"type": "block_actions", "user": {"id": "U1"}, "actions": "nope"}), FORM),
     (_form({"type": "view_submission", "user": {"id": "U1"}, "view": ["not", "an", "object"]}), FORM),
+    # found by the fuzz suite: bolt's listener matching reads these without checking them
+    (_form({"type": "block_actions", "user": {"id": "U1"}, "actions": []}), FORM),
+    (_form({"type": "block_actions", "user": {"id": "U1"}, "actions": [{}]}), FORM),
+    (_form({"type": "view_submission", "user": {"id": "U1"}, "view": {"id": "V1"}}), FORM),
+    (_form({"type": "view_submission", "view": {"callback_id": "report_step"}}), FORM),
+    ('{"type": "event_callback", "event": {"text": "no type"}}', JSON),
+    ('{"type": "event_callback", "event": {"type": "message", "subtype": {"x": 1}}}', JSON),
 ])
 async def test_slack_malformed_signed_requests_get_400(tmp_path, body, content_type):
     async with SlackRig(tmp_path) as rig:
@@ -192,11 +207,25 @@ async def test_slack_lone_surrogates_are_cleaned_before_the_store(tmp_path):
     b' "serviceUrl": "http://127.0.0.1:9", "entities": "x"}',
     b'{"type": "message", "from": {"id": "u"}, "conversation": {"id": "c"}, "recipient": {"id": "b"},'
     b' "serviceUrl": "http://127.0.0.1:9", "timestamp": "not a time"}',
+    # found by the fuzz suite: ids go into the connector's URLs and headers when the bot replies
+    b'{"type": "message", "from": {"id": "u"}, "conversation": {"id": "<!channel>\\n"}, "recipient": {"id": "b"},'
+    b' "serviceUrl": "http://127.0.0.1:9"}',
+    b'{"type": "message", "from": {"id": "u"}, "conversation": {"id": "c"}, "recipient": {"id": "b"},'
+    b' "serviceUrl": "not a url"}',
 ])
 async def test_teams_malformed_activities_get_400(tmp_path, raw):
     async with TeamsRig(tmp_path / "t.db") as rig:
         async with rig.http.post(rig.url, data=raw, headers={"Content-Type": "application/json"}) as resp:
             assert resp.status == 400
+        assert rig.fake.calls == []
+
+
+async def test_teams_connector_refusing_the_reply_is_logged_not_a_500(tmp_path):
+    async with TeamsRig(tmp_path / "t.db") as rig:
+        from .teams_fake import activity
+        body = activity(rig.fake.url + "nowhere/", "disclaimer wording?")  # the connector answers 404 there
+        async with rig.http.post(rig.url, json=body) as resp:
+            assert resp.status == 201
         assert rig.fake.calls == []
 
 

@@ -234,8 +234,9 @@ class SlackSurface:
     async def on_feedback_reason(self, ack, view: dict) -> None:
         await ack()
         reason = modal.input_value(view, "reason")
-        feedback_id = view.get("private_metadata") or "0"
-        self.core.conversation.feedback_reason(int(feedback_id) if feedback_id.isdigit() else 0, reason)
+        feedback_id = view.get("private_metadata") or ""
+        ours = feedback_id.isascii() and feedback_id.isdecimal() and len(feedback_id) < 19
+        self.core.conversation.feedback_reason(int(feedback_id) if ours else 0, reason)
 
     async def on_check_draft(self, ack, body: dict, view: dict) -> None:
         """Ack at once with a 'checking' view (Slack wants the ack within 3 s), then show the result."""

@@ -20,8 +20,10 @@ from handlers.untrusted import scrub_deep
 
 _TIMESTAMP = re.compile(r"[0-9]{1,15}")
 # Where Slack sends an object (or a list of them), bolt and our listeners read them as such.
-_OBJECTS = ("event", "view", "message", "container", "state", "response_urls")
+_OBJECTS = ("event", "view", "message", "previous_message", "container", "state")
 _OBJECT_OR_ID = ("user", "channel", "team", "enterprise")
+_STRINGS = ("type", "subtype", "text", "command", "callback_id", "action_id", "block_id", "private_metadata",
+            "trigger_id")
 
 
 def refusal(raw: bytes, headers: Mapping[str, str], signing_secret: str | None) -> tuple[int, str] | None:
@@ -57,12 +59,21 @@ def _shape_problem(body) -> str:
         for key in _OBJECT_OR_ID:
             if key in node and not isinstance(node[key], (dict, str, type(None))):
                 return f"'{key}' is not an object or an id"
-        for key in ("type", "text", "callback_id", "private_metadata", "trigger_id"):
+        for key in _STRINGS:
             if key in node and not isinstance(node[key], (str, type(None))):
                 return f"'{key}' is not a string"
-    for key in ("actions", "authorizations"):
-        if key in body and not (isinstance(body[key], list) and all(isinstance(a, dict) for a in body[key])):
+    for key in ("actions", "authorizations"):  # bolt reads the first of each
+        if key in body and not (isinstance(body[key], list) and body[key]
+                                and all(isinstance(a, dict) for a in body[key])):
             return f"'{key}' is not a list of objects"
+    # What bolt's listener matching reads without checking it is there.
+    if isinstance(body.get("event"), dict) and not isinstance(body["event"].get("type"), str):
+        return "the event has no 'type'"
+    if body.get("type") in ("view_submission", "view_closed") and not (
+            isinstance(body.get("view"), dict) and all(isinstance(body["view"].get(k), str) for k in ("type", "callback_id"))):
+        return "the view has no 'type' or 'callback_id'"
+    if body.get("type") == "block_actions" and not all(isinstance(a.get("action_id"), str) for a in body.get("actions") or [{}]):
+        return "an action has no 'action_id'"
     return ""
 
 

@@ -222,7 +222,10 @@ class TeamsSurface:
                            for f in reversed(traceback.extract_tb(error.__traceback__)[-8:]))
         log.error("turn failed: %s at %s (activity %s, type %s, conversation type %s)", type(error).__name__,
                   where or "?", act.id, act.type, act.conversation.conversation_type if act.conversation else None)
-        await context.send_activity("Sorry, something went wrong on my side. Please try again.")
+        try:
+            await context.send_activity("Sorry, something went wrong on my side. Please try again.")
+        except Exception as again:  # e.g. the connector is unreachable: logged, not a 500 with a traceback
+            log.error("could not tell the user either: %s", type(again).__name__)
 
     # -- conversation references (for proactive messages) --------------------------
 

@@ -10,6 +10,8 @@ activity. Authentication is still CloudAdapter's (401).
 from __future__ import annotations
 
 import json
+import unicodedata
+from urllib.parse import urlsplit
 
 from botbuilder.schema import Activity
 
@@ -67,6 +69,26 @@ def _shape_problem(body) -> str:
     for key in _NEEDED.get(body["type"], ()):
         if not isinstance((body.get(key) or {}).get("id"), str):
             return f"a {body['type']} activity needs '{key}.id'"
-    if body["type"] == "message" and not isinstance(body.get("serviceUrl"), str):
-        return "a message activity needs 'serviceUrl'"
+    # Ids go into the connector's URLs and headers when we reply: a control character there fails the reply.
+    ids = {"id": body.get("id"), "replyToId": body.get("replyToId"), "channelId": body.get("channelId"),
+           **{f"{k}.id": (body.get(k) or {}).get("id") for k in ("from", "conversation", "recipient")}}
+    for key, value in ids.items():
+        if value is not None and (not isinstance(value, str) or len(value) > 2000 or _has_controls(value)):
+            return f"'{key}' is not an id"
+    if body["type"] == "message" and not _url(body.get("serviceUrl")):
+        return "a message activity needs an http(s) 'serviceUrl'"
     return ""
+
+
+def _has_controls(text: str) -> bool:
+    return any(unicodedata.category(c) == "Cc" for c in text)
+
+
+def _url(value) -> bool:
+    if not isinstance(value, str) or _has_controls(value) or " " in value:
+        return False
+    try:
+        parts = urlsplit(value)
+        return parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:
+        return False
