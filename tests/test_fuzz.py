@@ -306,7 +306,9 @@ def test_teams_activities_of_any_shape_never_get_a_500(edges, fields, raw):
         async with rig.http.post(rig.url, data=json.dumps(body).encode("utf-8", "surrogatepass"),
                                  headers={"Content-Type": "application/json"}) as resp:
             return resp.status
-    assert edges.run(send()) in (200, 201, 400, 401, 415)
+    status = edges.run(send())
+    # botbuilder answers an invoke it has no handler for with 501 Not Implemented, by design.
+    assert status in (200, 201, 400, 401, 415) or (status == 501 and isinstance(body, dict) and body.get("type") == "invoke")
 
 
 # -- the 100,000-character cases, behind the checker's 40,000-character cap -----------------------------

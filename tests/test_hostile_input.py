@@ -229,6 +229,13 @@ async def test_teams_connector_refusing_the_reply_is_logged_not_a_500(tmp_path):
         assert rig.fake.calls == []
 
 
+async def test_teams_card_action_with_a_forged_confirm_still_gets_a_card(tmp_path):
+    """Found by the fuzz suite: a 'confirm' that is not text ended the turn with 'something went wrong'."""
+    async with TeamsRig(tmp_path / "t.db") as rig:
+        assert await rig.send("", value={"action": "ask_comms", "value": "draft|x", "confirm": {"a": [1]}}) == 201
+        assert "Yes, send it" in rig.cards()[-1] and "went wrong" not in rig.cards()[-1]
+
+
 async def test_teams_lone_surrogates_are_cleaned_at_the_edge(tmp_path):
     async with TeamsRig(tmp_path / "t.db") as rig:
         status = await rig.send("can I post this? my patient on ward 4 \ud800 said hi", name="Nurse \udfff One")

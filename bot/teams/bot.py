@@ -324,7 +324,7 @@ class TeamsSurface:
         if data.get("confirm") and not data.get("confirmed"):
             # "Yes" on the confirmation remembers which card the button was on (the same button twice is one request)
             asked = {**data, "source": ctx.activity.reply_to_id or ""}
-            await ctx.send_activity(MessageFactory.attachment(_attach(confirm_card(data["confirm"], asked))))
+            await ctx.send_activity(MessageFactory.attachment(_attach(confirm_card(str(data["confirm"])[:300], asked))))
             return
         if action == "show_all":
             for part in self.show_all(value):
