@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -20,6 +21,7 @@ MODEL_FILE = "minilm-l6-v2-int8.onnx"
 TOKENIZER_FILE = "tokenizer.json"
 MAX_TOKENS = 256          # the model was trained on 256 word pieces; longer input is truncated
 DIM = 384
+_SURROGATE = re.compile("[\ud800-\udfff]")
 RESTORE = "restore it with `git checkout -- knowledge/embedding` or rebuild it with tools/export_embedding.py"
 
 
@@ -86,7 +88,8 @@ class Embedder:
                 elif t.strip():
                     todo.append(i)
         # Sort by length so each batch pads little.
-        encodings = self._tokenizer.encode_batch([texts[i] for i in todo]) if todo else []
+        # The tokenizer takes only text that encodes as UTF-8: a lone surrogate (from JSON) becomes U+FFFD.
+        encodings = self._tokenizer.encode_batch([_SURROGATE.sub("\ufffd", texts[i]) for i in todo]) if todo else []
         order = sorted(range(len(todo)), key=lambda k: len(encodings[k].ids))
         for s in range(0, len(order), batch):
             chunk = order[s:s + batch]
