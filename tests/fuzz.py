@@ -34,7 +34,7 @@ def tried(name: str) -> None:
     TALLY[name] += 1
 
 
-MAX_FUZZ_CHARS = 2_000  # the checker is superlinear on some text today; see test_fuzz's 100k cases
+MAX_FUZZ_CHARS = 2_000  # keeps each example fast; the 100k cases in test_fuzz.py cover length itself
 
 SLACK_MARKUP = ["<!channel>", "<!here>", "<!everyone>", "<@U0BOSS>", "<#C0GENERAL|general>", "<!subteam^S0ALL>",
                 "<https://evil.example/login|Re-enter your NHSmail password>", "<mailto:x@evil.example|mail>",
@@ -137,9 +137,11 @@ def _maybe(strategy):
 
 ids = st.one_of(st.sampled_from(["U1", "UCOMMS", "C1", "D1", "V1", "1.1", ""]), hostile_text(max_chars=30))
 SLACK_ACTIONS = ["report_answer:0", "report_back:0", "report_cancel:1", "why:1", "feedback:0", "ask_comms:0",
-                 "home_check:0", "home_report:1", "unknown:0"]
+                 "home_check:0", "home_report:1", "esc_ack:0", "esc_resolve:1", "unknown:0"]
+NUMBERISH = st.sampled_from(["1", "2", "0", "-1", "1.5", "²", "١", "99999999999999999999999", " 1", ""])
 slack_action = st.fixed_dictionaries({"action_id": _maybe(st.sampled_from(SLACK_ACTIONS))},
-                                     optional={"value": _maybe(hostile_text(max_chars=300)), "type": _maybe(st.just("button")),
+                                     optional={"value": st.one_of(NUMBERISH, _maybe(hostile_text(max_chars=300))),
+                                               "type": _maybe(st.just("button")),
                                                "block_id": json_values, "selected_option": json_values})
 slack_view = st.fixed_dictionaries({"callback_id": _maybe(st.sampled_from(["report_step", "feedback_reason",
                                                                             "check_draft", "report_done", "x"]))},
@@ -165,9 +167,10 @@ slack_command = st.fixed_dictionaries({"command": st.sampled_from(["/report-cont
                                                 "trigger_id": st.text(max_size=10)})
 
 TEAMS_ACTIONS = ["report_submit", "report_answer", "report_back", "report_cancel", "why", "feedback", "ask_comms",
-                 "dismiss", "unknown"]
+                 "esc_ack", "esc_resolve", "dismiss", "unknown"]
 teams_value = st.fixed_dictionaries({"action": _maybe(st.sampled_from(TEAMS_ACTIONS))},
-                                    optional={"value": _maybe(hostile_text(max_chars=300)), "step": json_values,
+                                    optional={"value": st.one_of(NUMBERISH, _maybe(hostile_text(max_chars=300))),
+                                              "step": json_values,
                                               "answer": _maybe(hostile_text(max_chars=300)), "confirm": json_values,
                                               "confirmed": json_values})
 teams_fields = st.fixed_dictionaries({}, optional={

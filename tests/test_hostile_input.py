@@ -131,6 +131,7 @@ def _form(payload) -> str:
     (_form({"type": "view_submission", "user": {"id": "U1"}, "view": {"id": "V1"}}), FORM),
     (_form({"type": "view_submission", "view": {"callback_id": "report_step"}}), FORM),
     ('{"type": "event_callback", "event": {"text": "no type"}}', JSON),
+    (urllib.parse.urlencode({"command": "/report-contact", "text": "no user"}), FORM),
     ('{"type": "event_callback", "event": {"type": "message", "subtype": {"x": 1}}}', JSON),
 ])
 async def test_slack_malformed_signed_requests_get_400(tmp_path, body, content_type):
@@ -253,9 +254,29 @@ def test_incident_listings_cannot_drive_the_terminal(tmp_path, monkeypatch):
     core = build_core(ROOT / "app.yaml", store=SQLiteStore(db))
     esc = core.escalations.raise_("comms", "a question", surface="teams", user="29:x")
     import asyncio
-    asyncio.run(core.escalations.acknowledge(esc.id, "\x1b]0;owned\x07Alex\x1b[2J"))
+    from handlers.escalation import Actor
+    core.escalations.add_notifier("teams", _Anyone())
+    asyncio.run(core.escalations.acknowledge(esc.id, Actor("teams", "29:alex", name="\x1b]0;owned\x07Alex\x1b[2J")))
     core.store.db.execute("UPDATE escalations SET last_error = ? WHERE id = ?", ["boom\x1b[31m\r", esc.id])
     monkeypatch.setenv("POLICYBOT_DATABASE", str(db))
     out = io.StringIO()
     assert main(["escalations", "list"], stdin=io.StringIO(), stdout=out) == 0
     assert "error: boom" in out.getvalue() and "\x1b" not in out.getvalue() and "\r" not in out.getvalue()
+    out = io.StringIO()
+    assert main(["incidents", "list"], stdin=io.StringIO(), stdout=out) == 0
+    esc = core.store.get_escalation(esc.id)
+    assert esc.acknowledged_by.startswith("\x1b")  # stored as given: the listing is what cleans it
+
+
+class _Anyone:
+    async def send(self, esc):
+        return "m1"
+
+    async def update(self, esc):
+        pass
+
+    async def tell_user(self, user, text):
+        pass
+
+    async def may_act(self, esc, actor):
+        return True

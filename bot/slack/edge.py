@@ -22,8 +22,9 @@ _TIMESTAMP = re.compile(r"[0-9]{1,15}")
 # Where Slack sends an object (or a list of them), bolt and our listeners read them as such.
 _OBJECTS = ("event", "view", "message", "previous_message", "container", "state")
 _OBJECT_OR_ID = ("user", "channel", "team", "enterprise")
+_INTERACTIVE = ("block_actions", "view_submission", "view_closed", "shortcut", "message_action")
 _STRINGS = ("type", "subtype", "text", "command", "callback_id", "action_id", "block_id", "private_metadata",
-            "trigger_id")
+            "trigger_id", "user_id")
 
 
 def refusal(raw: bytes, headers: Mapping[str, str], signing_secret: str | None) -> tuple[int, str] | None:
@@ -72,9 +73,29 @@ def _shape_problem(body) -> str:
     if body.get("type") in ("view_submission", "view_closed") and not (
             isinstance(body.get("view"), dict) and all(isinstance(body["view"].get(k), str) for k in ("type", "callback_id"))):
         return "the view has no 'type' or 'callback_id'"
+    if "command" in body and not all(isinstance(body.get(k), str) and body[k] for k in ("user_id", "trigger_id")):
+        return "a slash command needs 'user_id' and 'trigger_id'"
+    # What our listeners read (a listener that raises after ack() makes bolt wait 3 s and answer 404).
+    event = body.get("event") if isinstance(body.get("event"), dict) else {}
+    needed = _needed(event)
+    if not all(isinstance(event.get(k), str) for k in needed):
+        return f"a {event['type']} event needs {', '.join(repr(k) for k in needed)}"
+    if body.get("type") in _INTERACTIVE and not isinstance((body.get("user") or {}).get("id") if isinstance(
+            body.get("user"), dict) else None, str):
+        return f"a {body['type']} payload needs 'user.id'"
     if body.get("type") == "block_actions" and not all(isinstance(a.get("action_id"), str) for a in body.get("actions") or [{}]):
         return "an action has no 'action_id'"
     return ""
+
+
+def _needed(event: dict) -> tuple[str, ...]:
+    """The fields of an event our listeners read."""
+    if event.get("type") == "app_home_opened":
+        return ("user",)
+    if event.get("type") == "app_mention" or (event.get("type") == "message" and event.get("channel_type") == "im"
+                                              and not (event.get("bot_id") or event.get("subtype"))):
+        return ("user", "channel", "ts")
+    return ()
 
 
 async def clean_text(body: dict, next) -> None:

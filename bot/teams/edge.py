@@ -73,7 +73,8 @@ def _shape_problem(body) -> str:
     ids = {"id": body.get("id"), "replyToId": body.get("replyToId"), "channelId": body.get("channelId"),
            **{f"{k}.id": (body.get(k) or {}).get("id") for k in ("from", "conversation", "recipient")}}
     for key, value in ids.items():
-        if value is not None and (not isinstance(value, str) or len(value) > 2000 or _has_controls(value)):
+        if value is not None and (not isinstance(value, str) or not value.strip() or len(value) > 2000
+                                  or _has_controls(value)):
             return f"'{key}' is not an id"
     if body["type"] == "message" and not _url(body.get("serviceUrl")):
         return "a message activity needs an http(s) 'serviceUrl'"
