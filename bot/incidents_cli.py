@@ -139,7 +139,8 @@ def _losses(purge: Purge, cutoffs, refs_shown: int = 10) -> list[str]:
         f"  escalations  {purge.incident_escalations:>5}  of those incidents (or of incidents already deleted)",
         f"               {purge.drafts:>5}  drafts sent for comms review, last touched before {day(cutoffs.drafts)}",
         f"               {purge.questions:>5}  questions for a person, last touched before {day(cutoffs.questions)}",
-        f"  feedback     {purge.feedback:>5}  votes and reasons given before {day(cutoffs.feedback)}",
+        f"  feedback     {purge.feedback:>5}  votes and reasons given before {day(cutoffs.feedback)}, "
+        f"and unanswered questions asked before {day(cutoffs.questions)}",
     ]
 
 

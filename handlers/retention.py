@@ -7,7 +7,8 @@ Set in app.yaml under `retention:`; `policybot incidents purge` deletes what is 
   last thing that happened to one (resolved, acknowledged, delivered, its next retry; or
   being sent for review, if it was never delivered);
 - questions: questions passed to a person ("Ask a person") and any other escalation that
-  has no incident, counted the same way;
+  has no incident, counted the same way; and the questions the bot could not answer (kept
+  for policy owners as 'not_found' feedback), by when they were asked;
 - feedback: helpful / not helpful votes with their optional reasons, by when they were given.
 
 An escalation whose incident is already gone goes at the next purge, whatever its age.

@@ -28,6 +28,7 @@ GONE = {  # each one is past its retention period once aged below
     "question": "Cindervale14 friend request",
     "feedback": "Duskwhistle15 was wrong",
     "delivered_draft": "Emberlyn16 in bay 2",  # its row stays (recent) but its text was dropped on delivery
+    "unanswered": "Fizzlewood17 knitting policy",  # a question the bot could not answer, kept for policy owners
 }
 KEPT = {"description": "Fernhollow21 liked my photo", "feedback": "Gorsebrook22 too long"}
 REPORT = ["/report-contact", "Facebook", "friend request", "former service user", "yesterday 9pm"]
@@ -106,11 +107,14 @@ def fill(core) -> None:
     for user, reason in (("nurse1", GONE["feedback"]), ("nurse2", KEPT["feedback"])):
         fid = conv.handle_action("console", user, "feedback", "down|bsmhft 3.1")[0].data["feedback_id"]
         conv.feedback_reason(fid, reason)
+    store.add_feedback("console", "nurse5", "", "not_found", GONE["unanswered"])
     # Age what must go: incidents past 1y, the failed draft past 7d, the question past 90d, feedback past 1y.
     age(store, 400, "UPDATE incidents SET created_at = ?when WHERE user_id IN ('nurse1', 'nurse2')")
     age(store, 8, "UPDATE escalations SET created_at = ?when WHERE kind = 'review' AND status = 'undeliverable'")
     age(store, 91, "UPDATE escalations SET created_at = ?when WHERE kind = 'comms' AND incident_ref IS NULL")
     age(store, 400, "UPDATE feedback SET created_at = ?when WHERE user_id = 'nurse1'")
+    # 91 days: past the questions' period, within the votes' (nurse2's reason must stay)
+    age(store, 91, "UPDATE feedback SET created_at = ?when WHERE vote = 'not_found' OR user_id = 'nurse2'")
 
 
 def purge_cli(db: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess:
@@ -135,7 +139,7 @@ def test_purged_text_cannot_be_read_back_while_the_server_holds_the_database(ser
     assert "incidents        2" in out and "answers         20" in out
     assert "escalations      1  of those incidents" in out  # nurse2's alert to the safeguarding lead
     assert "1  drafts sent for comms review" in out and "1  questions for a person" in out
-    assert "feedback         1" in out and "cannot be read back" in out
+    assert "feedback         2" in out and "cannot be read back" in out
 
     after = on_disk(db)
     recoverable = [key for key, text in GONE.items() if text.encode() in after]
@@ -159,10 +163,10 @@ def test_purge_says_what_each_table_loses_and_asks_first(server):
     assert "Retention: incidents 1y, drafts for review 7d, questions for a person 90d, feedback 1y." in proc.stdout
     lines = {line.split()[0]: line for line in proc.stdout.splitlines() if line.startswith("  ") and line.split()}
     assert {"incidents", "answers", "escalations", "feedback"} <= set(lines)
-    assert len(core.store.list_incidents()) == 3 and len(core.store.feedback()) == 2
+    assert len(core.store.list_incidents()) == 3 and len(core.store.feedback()) == 3
     proc = purge_cli(db, "--older-than", "10y", "--yes")  # incidents kept for 10 years: only the rest goes
     assert proc.returncode == 0 and "incidents 10y from --older-than" in proc.stdout
-    assert "Deleted 0 incident(s), 0 answer(s), 2 escalation(s) and 1 feedback record(s)" in proc.stdout
+    assert "Deleted 0 incident(s), 0 answer(s), 2 escalation(s) and 2 feedback record(s)" in proc.stdout
     assert len(core.store.list_incidents()) == 3
     proc = purge_cli(db, "--yes")
     assert "Nothing to delete" not in proc.stdout and "Deleted 2 incident(s)" in proc.stdout

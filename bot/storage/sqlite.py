@@ -327,7 +327,9 @@ class SQLiteStore:
                    "COALESCE(resolved_at, acknowledged_at, sent_at, next_attempt_at, created_at) < :drafts"),
         "questions": ("escalations", "incident_ref IS NULL AND kind != 'review' AND "
                       "COALESCE(resolved_at, acknowledged_at, sent_at, next_attempt_at, created_at) < :questions"),
-        "feedback": ("feedback", "created_at < :feedback"),
+        # questions the bot could not answer (kept as 'not_found' feedback) go with the questions
+        "feedback": ("feedback", "(vote = 'not_found' AND created_at < :questions) "
+                                 "OR (vote != 'not_found' AND created_at < :feedback)"),
         "answers": ("answers", "incident_id IN (SELECT id FROM incidents WHERE created_at < :incidents)"),
         "incidents": ("incidents", "created_at < :incidents"),  # last: the others select by it
     }
