@@ -67,3 +67,10 @@ def terminal_safe(text: str) -> str:
     than newline and tab) and bidirectional overrides dropped, lone surrogates replaced."""
     text = _ESCAPES.sub("", scrub_surrogates(text or ""))
     return "".join(c for c in text if c in "\n\t" or (unicodedata.category(c) != "Cc" and c not in _BIDI_CONTROLS))
+
+
+def row_id(value) -> int | None:
+    """A database id from a button's value or a view's metadata: ASCII digits that fit SQLite's INTEGER,
+    or None. (str.isdigit accepts '²', which int() refuses, and int() accepts more than SQLite stores.)"""
+    text = value.strip() if isinstance(value, str) else ""
+    return int(text) if text.isascii() and text.isdecimal() and len(text) < 19 else None

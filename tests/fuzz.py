@@ -132,7 +132,8 @@ def assert_teams_safe(card: dict) -> None:
 # -- platform requests: Slack's and Teams' shapes, with any value in any place ------------------------------
 
 def _maybe(strategy):
-    return st.one_of(strategy, json_values)
+    """Mostly the shape the platform sends (so requests get past the first check), sometimes anything."""
+    return st.one_of(strategy, strategy, strategy, json_values)
 
 
 ids = st.one_of(st.sampled_from(["U1", "UCOMMS", "C1", "D1", "V1", "1.1", ""]), hostile_text(max_chars=30))
@@ -149,13 +150,24 @@ slack_view = st.fixed_dictionaries({"callback_id": _maybe(st.sampled_from(["repo
                                              "private_metadata": _maybe(st.sampled_from(
                                                  ['{"ref": "INC-2026-0001", "step": "platform"}', "7", "", "x"])),
                                              "state": _maybe(st.fixed_dictionaries({"values": json_values}))})
-slack_payload = st.fixed_dictionaries(
-    {"type": _maybe(st.sampled_from(["block_actions", "view_submission", "view_closed", "message_action",
-                                     "shortcut", "block_suggestion"]))},
-    optional={"user": _maybe(st.fixed_dictionaries({"id": ids})), "actions": _maybe(st.lists(slack_action, max_size=3)),
-              "view": _maybe(slack_view), "channel": _maybe(st.fixed_dictionaries({"id": ids})), "trigger_id": ids,
-              "message": _maybe(st.fixed_dictionaries({"text": hostile_text(max_chars=300), "ts": ids})),
-              "callback_id": _maybe(st.sampled_from(["check_message", "x"])), "container": json_values})
+_user = _maybe(st.fixed_dictionaries({"id": ids}, optional={"name": hostile_text(max_chars=40)}))
+slack_payload = st.one_of(
+    # what Slack sends for each kind of interaction, with hostile values in its fields ...
+    st.fixed_dictionaries({"type": st.just("block_actions"), "user": _user, "actions": st.lists(slack_action, min_size=1,
+                                                                                                 max_size=2)},
+                          optional={"channel": _maybe(st.fixed_dictionaries({"id": ids})), "trigger_id": ids,
+                                    "view": slack_view, "container": json_values,
+                                    "message": _maybe(st.fixed_dictionaries({"ts": ids}))}),
+    st.fixed_dictionaries({"type": st.sampled_from(["view_submission", "view_closed"]), "user": _user,
+                           "view": slack_view}),
+    st.fixed_dictionaries({"type": st.sampled_from(["message_action", "shortcut"]), "user": _user,
+                           "callback_id": _maybe(st.sampled_from(["check_message", "x"]))},
+                          optional={"channel": _maybe(st.fixed_dictionaries({"id": ids})), "trigger_id": ids,
+                                    "message": _maybe(st.fixed_dictionaries({"text": hostile_text(max_chars=300),
+                                                                             "ts": ids}))}),
+    # ... and anything at all in the same places.
+    st.fixed_dictionaries({"type": json_values}, optional={"user": json_values, "actions": json_values,
+                                                           "view": json_values, "callback_id": json_values}))
 slack_event = st.fixed_dictionaries(
     {"type": _maybe(st.sampled_from(["message", "app_mention", "app_home_opened", "reaction_added"]))},
     optional={"channel_type": _maybe(st.sampled_from(["im", "channel"])), "user": ids, "channel": ids, "ts": ids,

@@ -130,6 +130,7 @@ def _form(payload) -> str:
     (_form({"type": "block_actions", "user": {"id": "U1"}, "actions": [{}]}), FORM),
     (_form({"type": "view_submission", "user": {"id": "U1"}, "view": {"id": "V1"}}), FORM),
     (_form({"type": "view_submission", "view": {"callback_id": "report_step"}}), FORM),
+    (_form({"type": "block_actions", "user": {"id": "U1"}, "actions": [{"action_id": "why:1", "value": None}]}), FORM),
     ('{"type": "event_callback", "event": {"text": "no type"}}', JSON),
     (urllib.parse.urlencode({"command": "/report-contact", "text": "no user"}), FORM),
     ('{"type": "event_callback", "event": {"type": "message", "subtype": {"x": 1}}}', JSON),
@@ -280,3 +281,23 @@ class _Anyone:
 
     async def may_act(self, esc, actor):
         return True
+
+
+@pytest.mark.parametrize("value", ["²", "99999999999999999999999", "-1", "1.5", " "])
+async def test_escalation_buttons_with_a_value_that_is_no_row_id_do_nothing_quickly(tmp_path, value):
+    """Found by the fuzz suite: str.isdigit accepts '²' (int() then fails) and int() accepts ids SQLite
+    can't hold; the listener raised after ack(), so bolt stalled 3 s and answered 404."""
+    async with SlackRig(tmp_path) as rig:
+        status, _ = await rig.interact({"type": "block_actions", "user": {"id": "U1"}, "channel": {"id": "C1"},
+                                        "actions": [{"action_id": "esc_ack:0", "value": value, "type": "button"}]})
+        assert status == 200
+    async with TeamsRig(tmp_path / "t.db") as rig:
+        assert await rig.send("", value={"action": "esc_resolve", "value": value}) == 201
+        assert not any("went wrong" in c for c in rig.cards())
+
+
+async def test_slack_message_action_without_a_channel_gets_400(tmp_path):
+    async with SlackRig(tmp_path) as rig:
+        status, _ = await rig.interact({"type": "message_action", "callback_id": "check_message", "user": {"id": "U1"},
+                                        "channel": {}, "message": {"text": "x", "ts": "1.1"}})
+        assert status == 400

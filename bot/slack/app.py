@@ -33,6 +33,7 @@ from handlers.escalation import Actor
 from handlers.intents import REPORT, classify
 from handlers.replies import Reply, Text
 from handlers.store import StoreUnavailable
+from handlers.untrusted import row_id
 
 from . import modal
 from .blocks import MAX_MODAL_BLOCKS, action_name, context, escape, fallback, section, title, to_blocks, unescape
@@ -192,14 +193,15 @@ class SlackSurface:
 
     async def on_escalation_button(self, name: str, value: str, body: dict, channel: str) -> None:
         """Acknowledge / Resolve: only the team the escalation went to may; the name is only for display."""
-        if not self.core.escalations or not value.isdigit():
+        esc_id = row_id(value)
+        if not self.core.escalations or esc_id is None:
             return
         person = body["user"]
         actor = Actor(SURFACE, person["id"], name=str(person.get("name") or person.get("username") or person["id"]),
                       where=channel)
         move = self.core.escalations.acknowledge if name == "esc_ack" else self.core.escalations.resolve
         try:
-            moved = await move(int(value), actor)
+            moved = await move(esc_id, actor)
         except StoreUnavailable as exc:
             await self.ephemeral(channel, person["id"], try_again(exc))
             return
@@ -236,9 +238,7 @@ class SlackSurface:
     async def on_feedback_reason(self, ack, view: dict) -> None:
         await ack()
         reason = modal.input_value(view, "reason")
-        feedback_id = view.get("private_metadata") or ""
-        ours = feedback_id.isascii() and feedback_id.isdecimal() and len(feedback_id) < 19
-        self.core.conversation.feedback_reason(int(feedback_id) if ours else 0, reason)
+        self.core.conversation.feedback_reason(row_id(view.get("private_metadata")) or 0, reason)
 
     async def on_check_draft(self, ack, body: dict, view: dict) -> None:
         """Ack at once with a 'checking' view (Slack wants the ack within 3 s), then show the result."""

@@ -83,8 +83,12 @@ def _shape_problem(body) -> str:
     if body.get("type") in _INTERACTIVE and not isinstance((body.get("user") or {}).get("id") if isinstance(
             body.get("user"), dict) else None, str):
         return f"a {body['type']} payload needs 'user.id'"
-    if body.get("type") == "block_actions" and not all(isinstance(a.get("action_id"), str) for a in body.get("actions") or [{}]):
-        return "an action has no 'action_id'"
+    if body.get("type") == "message_action" and not (isinstance(body.get("channel"), dict)
+                                                     and isinstance(body["channel"].get("id"), str)):
+        return "a message_action payload needs 'channel.id'"
+    if body.get("type") == "block_actions" and not all(
+            isinstance(a.get("action_id"), str) and isinstance(a.get("value", ""), str) for a in body.get("actions") or [{}]):
+        return "an action has no 'action_id', or a 'value' that is not a string"
     return ""
 
 

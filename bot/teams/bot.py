@@ -34,6 +34,7 @@ from handlers.escalation import Actor, Undeliverable
 from handlers.intents import REPORT
 from handlers.replies import Reply, Text
 from handlers.store import Escalation, StoreUnavailable
+from handlers.untrusted import row_id
 
 from . import extension
 from .cards import confirm_card, escalation_card, text_card, to_card, welcome_card
@@ -331,13 +332,14 @@ class TeamsSurface:
                 await ctx.send_activity(MessageFactory.attachment(_attach(part)))
             return
         if action in ("esc_ack", "esc_resolve"):
-            if not (self.core.escalations and value.isdigit()):
+            esc_id = row_id(value)
+            if not (self.core.escalations and esc_id is not None):
                 return
             person = ctx.activity.from_property
             actor = Actor(SURFACE, user, name=person.name or user, where=ctx.activity.conversation.id,
                           other_ids=(person.aad_object_id,) if person.aad_object_id else ())
             move = self.core.escalations.acknowledge if action == "esc_ack" else self.core.escalations.resolve
-            moved = await move(int(value), actor)
+            moved = await move(esc_id, actor)
             if moved.refused:
                 await ctx.send_activity(MessageFactory.attachment(_attach(text_card(moved.refused))))
             return
