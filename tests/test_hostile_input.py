@@ -130,6 +130,8 @@ def _form(payload) -> str:
     (_form({"type": "block_actions", "user": {"id": "U1"}, "actions": [{}]}), FORM),
     (_form({"type": "view_submission", "user": {"id": "U1"}, "view": {"id": "V1"}}), FORM),
     (_form({"type": "view_submission", "view": {"callback_id": "report_step"}}), FORM),
+    (_form({"type": None, "view": None}), FORM),
+    ('{"type": "event_callback", "event": null}', JSON),
     (_form({"type": "block_actions", "user": {"id": "U1"}, "actions": [{"action_id": "why:1", "value": None}]}), FORM),
     ('{"type": "event_callback", "event": {"text": "no type"}}', JSON),
     (urllib.parse.urlencode({"command": "/report-contact", "text": "no user"}), FORM),

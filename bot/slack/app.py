@@ -159,9 +159,12 @@ class SlackSurface:
             await self.on_escalation_button(name, value, body, channel)
             return
         if name == "home_check":
-            await self.client.views_open(trigger_id=body["trigger_id"], view=check_draft_view())
+            if body.get("trigger_id"):  # a modal needs the click's trigger
+                await self.client.views_open(trigger_id=body["trigger_id"], view=check_draft_view())
             return
         if name == "home_report":
+            if not body.get("trigger_id"):  # a modal needs the click's trigger
+                return
             try:
                 replies = self.core.report.start(SURFACE, user)
             except StoreUnavailable as exc:

@@ -55,7 +55,9 @@ def _shape_problem(body) -> str:
     nodes = [body] + [body[k] for k in ("event", "view") if isinstance(body.get(k), dict)]
     for node in nodes:
         for key in _OBJECTS:
-            if key in node and not isinstance(node[key], (dict, type(None))):
+            # bolt reads into an event or a view whenever the key is there, even to log it
+            allowed = dict if key in ("event", "view") else (dict, type(None))
+            if key in node and not isinstance(node[key], allowed):
                 return f"'{key}' is not an object"
         for key in _OBJECT_OR_ID:
             if key in node and not isinstance(node[key], (dict, str, type(None))):
@@ -86,6 +88,9 @@ def _shape_problem(body) -> str:
     if body.get("type") == "message_action" and not (isinstance(body.get("channel"), dict)
                                                      and isinstance(body["channel"].get("id"), str)):
         return "a message_action payload needs 'channel.id'"
+    if body.get("type") in ("block_actions", "view_submission") and "view" in body and not isinstance(
+            body["view"].get("id"), str):
+        return "the view has no 'id'"
     if body.get("type") == "block_actions" and not all(
             isinstance(a.get("action_id"), str) and isinstance(a.get("value", ""), str) for a in body.get("actions") or [{}]):
         return "an action has no 'action_id', or a 'value' that is not a string"
