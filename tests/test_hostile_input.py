@@ -298,6 +298,16 @@ async def test_escalation_buttons_with_a_value_that_is_no_row_id_do_nothing_quic
         assert not any("went wrong" in c for c in rig.cards())
 
 
+async def test_slack_global_shortcut_to_the_message_check_is_acknowledged_and_ignored(tmp_path):
+    async with SlackRig(tmp_path) as rig:
+        for channel in ({}, {"id": "C1"}, None):
+            status, _ = await rig.interact({"type": "shortcut", "callback_id": "check_message", "trigger_id": "t",
+                                            "user": {"id": "U1"}, "channel": channel})
+            assert status == 200
+        await rig.slack.drain()
+        assert [m for m, _ in rig.fake.calls if m != "auth.test"] == []
+
+
 async def test_slack_message_action_without_a_channel_gets_400(tmp_path):
     async with SlackRig(tmp_path) as rig:
         status, _ = await rig.interact({"type": "message_action", "callback_id": "check_message", "user": {"id": "U1"},

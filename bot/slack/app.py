@@ -138,7 +138,7 @@ class SlackSurface:
         """Reply through the shortcut's response_url: it reaches the user privately in any
         conversation, including ones the bot is not a member of (where postEphemeral fails)."""
         await ack()
-        if not isinstance(shortcut.get("channel"), dict):
+        if shortcut.get("type") != "message_action":
             return  # a global shortcut (from the search bar) has no message to check
         text = unescape((shortcut.get("message") or {}).get("text", ""))
         reply = await self.core.worker.run(self.core.check.reply, text, "unknown", size=len(text))
