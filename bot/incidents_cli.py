@@ -165,13 +165,9 @@ def cmd_purge(core, args, out: TextIO, stdin: TextIO) -> int:
     done = core.store.purge_expired(cutoffs)
     out.write(f"Deleted {len(done.incidents)} incident(s), {done.answers} answer(s), {done.escalations} "
               f"escalation(s) and {done.feedback} feedback record(s).\n")
-    if done.log_emptied:
-        out.write("The deleted text was overwritten and the write-ahead log emptied: it cannot be read back "
-                  "from the database files.\n")
-        return 0
-    out.write("Another process kept the database busy, so its write-ahead log still holds old copies of the "
-              "deleted text: run this again when it is idle.\n")
-    return 1
+    if done.note:
+        out.write(done.note + "\n")
+    return 0 if done.scrubbed else 1
 
 
 def cmd_escalations(core, args, out: TextIO) -> int:

@@ -70,7 +70,8 @@ class Purge:
     drafts: int = 0
     questions: int = 0
     feedback: int = 0
-    log_emptied: bool = True       # False if another process kept the write-ahead log from being emptied
+    scrubbed: bool = True          # the store did all it could to make the deleted text unreadable
+    note: str = ""                 # what the store says about its files after deleting
 
     @property
     def escalations(self) -> int:

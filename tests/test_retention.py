@@ -76,21 +76,29 @@ def on_disk(db: Path) -> bytes:
                           check=True, timeout=60).stdout
 
 
-def age(store: SQLiteStore, days: int, sql: str, *args) -> None:
+def age(storage, days: int, sql: str) -> None:
+    """Make rows older, straight in the database (as time passing would)."""
     when = (dt.datetime.now(dt.timezone.utc).replace(microsecond=0) - dt.timedelta(days=days)).isoformat()
-    store.db.execute(sql.replace("?when", "'" + when + "'"), list(args))
+    storage.sql(sql.replace("?when", "'" + when + "'"))
 
 
 @pytest.fixture
-def server(tmp_path):
-    """The server's core and store: its connection stays open through the purge, as in production."""
-    db = tmp_path / "data" / "policybot.db"
-    core = build_core(ROOT / "app.yaml", store=SQLiteStore(db))
-    yield core, db
-    core.store.close()
+def sqlite_server(tmp_path):
+    """The server's core on an SQLite file: its connection stays open through the purge, as in production."""
+    from .pg.server import Storage
+    storage = Storage("sqlite", tmp_path)
+    core = build_core(ROOT / "app.yaml", store=storage.open())
+    yield core, storage
+    storage.close()
 
 
-def fill(core) -> None:
+@pytest.fixture
+def server(storage):
+    """The same on either backend (SQLite, PostgreSQL)."""
+    yield build_core(ROOT / "app.yaml", store=storage.open()), storage
+
+
+def fill(core, storage) -> None:
     """Every kind of record, with text a purge must leave unreadable (GONE) or keep (KEPT)."""
     store, conv = core.store, core.conversation
     chat(core, REPORT + [GONE["description"]] + REST, user="nurse1")
@@ -109,31 +117,32 @@ def fill(core) -> None:
         conv.feedback_reason(fid, reason)
     store.add_feedback("console", "nurse5", "", "not_found", GONE["unanswered"])
     # Age what must go: incidents past 1y, the failed draft past 7d, the question past 90d, feedback past 1y.
-    age(store, 400, "UPDATE incidents SET created_at = ?when WHERE user_id IN ('nurse1', 'nurse2')")
-    age(store, 8, "UPDATE escalations SET created_at = ?when WHERE kind = 'review' AND status = 'undeliverable'")
-    age(store, 91, "UPDATE escalations SET created_at = ?when WHERE kind = 'comms' AND incident_ref IS NULL")
-    age(store, 400, "UPDATE feedback SET created_at = ?when WHERE user_id = 'nurse1'")
+    age(storage, 400, "UPDATE incidents SET created_at = ?when WHERE user_id IN ('nurse1', 'nurse2')")
+    age(storage, 8, "UPDATE escalations SET created_at = ?when WHERE kind = 'review' AND status = 'undeliverable'")
+    age(storage, 91, "UPDATE escalations SET created_at = ?when WHERE kind = 'comms' AND incident_ref IS NULL")
+    age(storage, 400, "UPDATE feedback SET created_at = ?when WHERE user_id = 'nurse1'")
     # 91 days: past the questions' period, within the votes' (nurse2's reason must stay)
-    age(store, 91, "UPDATE feedback SET created_at = ?when WHERE vote = 'not_found' OR user_id = 'nurse2'")
+    age(storage, 91, "UPDATE feedback SET created_at = ?when WHERE vote = 'not_found' OR user_id = 'nurse2'")
 
 
-def purge_cli(db: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess:
+def purge_cli(storage, *args: str, stdin: str = "") -> subprocess.CompletedProcess:
     """`policybot incidents purge` in its own process, as the comms team runs it beside the server."""
-    env = {**os.environ, "POLICYBOT_DATABASE": str(db)}
+    env = {**os.environ, **storage.env}
     return subprocess.run([sys.executable, "-m", "bot.cli", "incidents", "purge", *args], input=stdin, text=True,
                           capture_output=True, cwd=ROOT, env=env, timeout=120)
 
 
-def test_purged_text_cannot_be_read_back_while_the_server_holds_the_database(server):
-    core, db = server
-    fill(core)
+def test_purged_text_cannot_be_read_back_while_the_server_holds_the_database(sqlite_server):
+    core, storage = sqlite_server
+    db = storage.path
+    fill(core, storage)
     before = on_disk(db)
     for key, text in {**GONE, **KEPT}.items():
         assert text.encode() in before, f"{key}: the test needs the text on disk before the purge"
     delivered = [e for e in core.store.escalations(status="sent") if e.kind == "review"]
     assert delivered and delivered[0].summary.startswith("[draft delivered")  # dropped from the row already
 
-    proc = purge_cli(db, "--yes")
+    proc = purge_cli(storage, "--yes")
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert "incidents        2" in out and "answers         20" in out
@@ -156,21 +165,23 @@ def test_purged_text_cannot_be_read_back_while_the_server_holds_the_database(ser
 
 
 def test_purge_says_what_each_table_loses_and_asks_first(server):
-    core, db = server
-    fill(core)
-    proc = purge_cli(db, stdin="no\n")
+    core, storage = server
+    fill(core, storage)
+    proc = purge_cli(storage, stdin="no\n")
     assert proc.returncode == 1 and "Nothing deleted" in proc.stdout
     assert "Retention: incidents 1y, drafts for review 7d, questions for a person 90d, feedback 1y." in proc.stdout
     lines = {line.split()[0]: line for line in proc.stdout.splitlines() if line.startswith("  ") and line.split()}
     assert {"incidents", "answers", "escalations", "feedback"} <= set(lines)
     assert len(core.store.list_incidents()) == 3 and len(core.store.feedback()) == 3
-    proc = purge_cli(db, "--older-than", "10y", "--yes")  # incidents kept for 10 years: only the rest goes
+    proc = purge_cli(storage, "--older-than", "10y", "--yes")  # incidents kept for 10 years: only the rest goes
     assert proc.returncode == 0 and "incidents 10y from --older-than" in proc.stdout
     assert "Deleted 0 incident(s), 0 answer(s), 2 escalation(s) and 2 feedback record(s)" in proc.stdout
     assert len(core.store.list_incidents()) == 3
-    proc = purge_cli(db, "--yes")
-    assert "Nothing to delete" not in proc.stdout and "Deleted 2 incident(s)" in proc.stdout
-    assert "Nothing to delete" in purge_cli(db, "--yes").stdout
+    proc = purge_cli(storage, "--yes")
+    assert proc.returncode == 0 and "Deleted 2 incident(s), 20 answer(s), 1 escalation(s)" in proc.stdout
+    assert "Nothing to delete" in purge_cli(storage, "--yes").stdout
+    assert [i.user_id for i in core.store.list_incidents()] == ["nurse3"]
+    assert [r["reason"] for r in core.store.feedback()] == [KEPT["feedback"]]
 
 
 def test_retention_periods_come_from_app_yaml(tmp_path):

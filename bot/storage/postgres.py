@@ -37,8 +37,11 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from handlers.retention import Cutoffs, Purge
 from handlers.store import (ACKNOWLEDGED, CLAIMABLE, FAILED, IN_PROGRESS, PENDING, RESOLVED, SENDING, SENT, UNDELIVERABLE,
                             Answer, Escalation, Incident, StoreUnavailable, utcnow)
+
+from . import expiry
 
 log = logging.getLogger("policybot.storage")
 EVENT_RETENTION = dt.timedelta(days=14)
@@ -397,6 +400,43 @@ class PostgresStore:
         with self.transaction():
             self._exec("DELETE FROM escalations WHERE incident_ref = ANY(%s)", [list(refs)])
             return self._exec("DELETE FROM incidents WHERE ref = ANY(%s)", [list(refs)]).rowcount
+
+    # -- retention ---------------------------------------------------------
+
+    def expired(self, cutoffs: Cutoffs) -> Purge:
+        """What purge_expired would delete now."""
+        return self._purge(cutoffs, delete=False)
+
+    def purge_expired(self, cutoffs: Cutoffs) -> Purge:
+        """Delete everything past its retention period in one transaction, then VACUUM those tables so
+        PostgreSQL reuses the space the deleted rows held. (Unlike SQLite's secure_delete, VACUUM does not
+        overwrite them at once: until the space is reused, and until the server recycles its WAL segments,
+        the deleted text can remain in the server's files. Those belong to the database server, not to us.)"""
+        purge = self._purge(cutoffs, delete=True)
+        try:
+            for table in expiry.TABLES:
+                self._exec(f"VACUUM {table}")  # pooled connections are autocommit: VACUUM can't run in a transaction
+        except (psycopg.Error, StoreUnavailable) as exc:
+            log.warning("purge: VACUUM after deleting failed (%s); autovacuum will get to it", type(exc).__name__)
+            purge.scrubbed = False
+        purge.note = ("The rows are deleted and their tables vacuumed. On PostgreSQL the deleted text can stay in "
+                      "the database server's files until it reuses that space and recycles its WAL: that is "
+                      "the server's to manage (see the README).")
+        return purge
+
+    def _purge(self, cutoffs: Cutoffs, delete: bool) -> Purge:
+        args = expiry.params(cutoffs)
+        purge = Purge()
+        with self.transaction():
+            purge.incidents = [r["ref"] for r in self._rows(expiry.for_postgres(expiry.REFS), args)]
+            for name, (table, where) in expiry.EXPIRED.items():
+                if name != "incidents":
+                    setattr(purge, name, self._rows(f"SELECT count(*) AS n FROM {table} WHERE "
+                                                    f"{expiry.for_postgres(where)}", args)[0]["n"])
+            if delete:
+                for table, where in expiry.EXPIRED.values():
+                    self._exec(f"DELETE FROM {table} WHERE {expiry.for_postgres(where)}", args)
+        return purge
 
     # -- feedback ----------------------------------------------------------
 

@@ -28,6 +28,8 @@ from handlers.retention import Cutoffs, Purge
 from handlers.store import (ACKNOWLEDGED, CLAIMABLE, FAILED, IN_PROGRESS, PENDING, RESOLVED, SENDING, SENT,
                             UNDELIVERABLE, Answer, Escalation, Incident, utcnow)
 
+from . import expiry
+
 BUSY_TIMEOUT_MS = 10_000
 EVENT_RETENTION = dt.timedelta(days=14)
 INCREMENTAL = 2  # PRAGMA auto_vacuum: free pages can be handed back to the filesystem on demand
@@ -318,22 +320,6 @@ class SQLiteStore:
 
     # -- retention ---------------------------------------------------------
 
-    # Each kind of record a purge removes: the table, and which of its rows are expired (given the cutoffs).
-    _EXPIRED = {
-        "incident_escalations": ("escalations", "incident_ref IS NOT NULL AND (incident_ref IN "
-                                 "(SELECT ref FROM incidents WHERE created_at < :incidents) "
-                                 "OR incident_ref NOT IN (SELECT ref FROM incidents))"),
-        "drafts": ("escalations", "incident_ref IS NULL AND kind = 'review' AND "
-                   "COALESCE(resolved_at, acknowledged_at, sent_at, next_attempt_at, created_at) < :drafts"),
-        "questions": ("escalations", "incident_ref IS NULL AND kind != 'review' AND "
-                      "COALESCE(resolved_at, acknowledged_at, sent_at, next_attempt_at, created_at) < :questions"),
-        # questions the bot could not answer (kept as 'not_found' feedback) go with the questions
-        "feedback": ("feedback", "(vote = 'not_found' AND created_at < :questions) "
-                                 "OR (vote != 'not_found' AND created_at < :feedback)"),
-        "answers": ("answers", "incident_id IN (SELECT id FROM incidents WHERE created_at < :incidents)"),
-        "incidents": ("incidents", "created_at < :incidents"),  # last: the others select by it
-    }
-
     def expired(self, cutoffs: Cutoffs) -> Purge:
         """What purge_expired would delete now."""
         return self._purge(cutoffs, delete=False)
@@ -341,21 +327,23 @@ class SQLiteStore:
     def purge_expired(self, cutoffs: Cutoffs) -> Purge:
         """Delete everything past its retention period in one transaction, then scrub the files."""
         purge = self._purge(cutoffs, delete=True)
-        purge.log_emptied = self.scrub()
+        purge.scrubbed = self.scrub()
+        purge.note = ("The deleted text was overwritten and the write-ahead log emptied: it cannot be read back "
+                      "from the database files." if purge.scrubbed else
+                      "Another process kept the database busy, so its write-ahead log still holds old copies of "
+                      "the deleted text: run this again when it is idle.")
         return purge
 
     def _purge(self, cutoffs: Cutoffs, delete: bool) -> Purge:
-        args = {k: getattr(cutoffs, k).isoformat() for k in ("incidents", "drafts", "questions", "feedback")}
+        args = expiry.params(cutoffs)
         purge = Purge()
         with self.transaction():
-            purge.incidents = [r[0] for r in self.db.execute(
-                "SELECT ref FROM incidents WHERE created_at < :incidents ORDER BY id", args)]
-            for name, (table, where) in self._EXPIRED.items():
-                if name == "incidents":
-                    continue
-                setattr(purge, name, self.db.execute(f"SELECT count(*) FROM {table} WHERE {where}", args).fetchone()[0])
+            purge.incidents = [r[0] for r in self.db.execute(expiry.REFS, args)]
+            for name, (table, where) in expiry.EXPIRED.items():
+                if name != "incidents":
+                    setattr(purge, name, self.db.execute(f"SELECT count(*) FROM {table} WHERE {where}", args).fetchone()[0])
             if delete:
-                for name, (table, where) in self._EXPIRED.items():
+                for table, where in expiry.EXPIRED.values():
                     self.db.execute(f"DELETE FROM {table} WHERE {where}", args)
         return purge
 
