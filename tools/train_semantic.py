@@ -4,22 +4,22 @@
     python tools/train_semantic.py            # 5-fold figures, then fit on the whole corpus and write the weights
     python tools/train_semantic.py --cv-only  # figures only
 
-One logistic regression per category (and one that tells unsafe suicide content from a post that only
-lacks signposting) over [the shared embedding model's vector of the draft, cues]. Thresholds come from
-out-of-fold probabilities: per head the one that maximises F-beta (beta 2 for stop-level categories,
-recall first; 1 for revise-level ones). Writes knowledge/checker/semantic.npz and semantic.json (heads,
+One logistic regression per category, one that tells unsafe suicide content from a post that only lacks
+signposting, and a gate (does the post have any problem at all?) over [the shared embedding model's
+vector of the draft, cues, word and word-pair TF-IDF (knowledge/checker/words.py; vocabulary and idf
+learnt from the whole corpus)]. Thresholds come from out-of-fold probabilities: per category head the one
+that maximises F-beta (beta 1 by default; --beta-stop for stop-level ones), and the gate's the one that
+maximises out-of-fold verdict accuracy. Writes knowledge/checker/semantic.npz and semantic.json (heads,
 thresholds, cues, and provenance: corpus hash and size, parameters, k-fold figures, the npz's sha256,
 checked at load). The evaluation sets (../shared/eval) are never read here.
+
+    python tools/train_semantic.py --cv-only --train-parts part1 part2 part3 part4   # cross-writer figures:
+        # fit on those files, report on the others (each file is one writer's)
 
 Fine-tuning the encoder end to end was tried (4 epochs, top 3 layers, on two loaded CPU cores, ~1 h):
 on 15% held out it reached 0.62 verdict accuracy and 0.39 false alarms, worse than this, so the
 shipped tier keeps the encoder frozen and shares it with search.
 
-Writes knowledge/checker/semantic.npz (one logistic regression per category over [sentence embedding,
-cues]) and semantic.provenance.json (corpus hash and size, parameters, k-fold figures, the file's sha256,
-checked at load). Thresholds come from out-of-fold probabilities: per category the one that maximises
-F-beta, with beta = 2 for stop-level categories (recall first) and 1 for revise-level ones.
-The evaluation sets (../shared/eval) are never read here.
 """
 from __future__ import annotations
 
@@ -38,36 +38,36 @@ sys.path.insert(0, str(ROOT))
 
 from knowledge.checker.normalise import normalise  # noqa: E402
 from knowledge.checker.rules import load_categories  # noqa: E402
-from knowledge.checker.semantic import CHECKER_DIR, CUE_NAMES, SPEC_FILE, SUICIDE, SUICIDE_STOP, WEIGHTS_FILE, cues, units  # noqa: E402
+from knowledge.checker.semantic import CHECKER_DIR, CUE_NAMES, GATE, SPEC_FILE, SUICIDE, SUICIDE_STOP, WEIGHTS_FILE, cues  # noqa: E402
+from knowledge.checker.words import MIN_DF, Vocabulary  # noqa: E402
 from knowledge.embedding import Embedder  # noqa: E402
 from knowledge.training import CORPUS_DIR, load_corpus  # noqa: E402
 
 SEED = 20261201
-C_REG = 2.0
-SENTENCE_WEIGHT = 0.9
-BETA_STOP = 2.0
+C_REG = 4.0
+SENTENCE_WEIGHT = 0.0   # kept at 0: a sentence's probability, scaled, never beat reading the whole draft
+BETA_STOP = 1.0
+WORDS_WEIGHT = 2.0      # TF-IDF columns are scaled by this before fitting (i.e. regularised less)
 
 
-def featurise(items, embedder):
-    """Whole-draft features, and per-draft lists of sentence features (the same cue vector)."""
-    whole_texts = [it["text"] for it in items]
-    whole = embedder.embed(whole_texts, batch=64)
-    cue = np.stack([cues(it["text"], it["account"]) for it in items])
-    X = np.hstack([whole, cue])
-    unit_texts, owner = [], []
+def featurise(items, embedder, vocab):
+    """[embedding, cues] dense and TF-IDF sparse (scaled by WORDS_WEIGHT), one row per draft."""
+    import scipy.sparse as sp
+
+    whole = embedder.embed([it["text"][:4000] for it in items], batch=64)
+    cue = np.stack([cues(it["text"][:4000], it["account"]) for it in items])
+    rows, cols, vals = [], [], []
     for i, it in enumerate(items):
-        spans = units(normalise(it["text"]))
-        if len(spans) > 1:
-            for a, b in spans:
-                unit_texts.append(it["text"][a:b])
-                owner.append(i)
-    U = embedder.embed(unit_texts, batch=64) if unit_texts else np.zeros((0, whole.shape[1]), np.float32)
-    U = np.hstack([U, cue[owner]]) if unit_texts else U
-    return X, U, np.array(owner, dtype=int)
+        c, v = vocab.sparse_row(normalise(it["text"]).text)
+        rows.extend([i] * len(c))
+        cols.extend(c.tolist())
+        vals.extend((v * WORDS_WEIGHT).tolist())
+    words = sp.csr_matrix((vals, (rows, cols)), shape=(len(items), len(vocab)), dtype=np.float32)
+    return sp.hstack([sp.csr_matrix(np.hstack([whole, cue])), words]).tocsr()
 
 
 def heads(categories):
-    return list(categories) + [SUICIDE_STOP]
+    return list(categories) + [SUICIDE_STOP, GATE]
 
 
 def labels(items, names, levels):
@@ -85,6 +85,8 @@ def labels(items, names, levels):
                     use[i, j] = False
                     continue
                 Y[i, j] = it["verdict"] == "stop"
+            elif c == GATE:
+                Y[i, j] = bool(it["categories"])
             else:
                 Y[i, j] = c in it["categories"]
     return Y, use
@@ -107,13 +109,8 @@ def fit(X, Y, use):
     return W, b
 
 
-def predict(W, b, X, U, owner):
-    z = 1 / (1 + np.exp(-np.clip(X @ W.T + b, -30, 30)))
-    if len(U):
-        zu = 1 / (1 + np.exp(-np.clip(U @ W.T + b, -30, 30))) * SENTENCE_WEIGHT
-        for k, i in enumerate(owner):
-            z[i] = np.maximum(z[i], zu[k])
-    return z
+def predict(W, b, X):
+    return 1 / (1 + np.exp(-np.clip(X @ W.T + b, -30, 30)))
 
 
 def choose_thresholds(P, Y, use, names, levels):
@@ -124,9 +121,11 @@ def choose_thresholds(P, Y, use, names, levels):
         if y.sum() == 0:
             out[j] = 0.99
             continue
+        if c == GATE:
+            continue  # chosen afterwards, for verdict accuracy
         beta = BETA_STOP if levels.get(c, "stop") == "stop" and c != SUICIDE_STOP else 1.0
         best, best_t = -1, 0.5
-        for t in np.arange(0.30, 0.96, 0.01):
+        for t in np.arange(0.05, 0.96, 0.01):
             pred = p >= t
             tp = (pred & (y == 1)).sum()
             fp = (pred & (y == 0)).sum()
@@ -138,16 +137,29 @@ def choose_thresholds(P, Y, use, names, levels):
     return out
 
 
-def kfold(items, X, U, owner, Y, use, names, levels, k=5):
+def choose_gate(items, P, thresholds, names, levels):
+    """The gate threshold with the best out-of-fold verdict accuracy (ties: the lower, recall first)."""
+    g = names.index(GATE)
+    best, best_t = -1.0, 0.5
+    for t in np.arange(0.05, 0.95, 0.01):
+        trial = thresholds.copy()
+        trial[g] = t
+        acc = figures(items, P, trial, names, levels)["verdict_accuracy"]
+        if acc > best + 1e-9:
+            best, best_t = acc, t
+    out = thresholds.copy()
+    out[g] = best_t
+    return out
+
+
+def kfold(X, Y, use, k=5):
     rng = np.random.default_rng(SEED)
-    fold = rng.permutation(len(items)) % k
+    fold = rng.permutation(X.shape[0]) % k
     P = np.zeros(Y.shape, dtype=np.float32)
     for f in range(k):
         tr, te = fold != f, fold == f
         W, b = fit(X[tr], Y[tr], use[tr])
-        ku = np.isin(owner, np.where(te)[0])
-        remap = {old: new for new, old in enumerate(np.where(te)[0])}
-        P[te] = predict(W, b, X[te], U[ku], np.array([remap[o] for o in owner[ku]], dtype=int))
+        P[te] = predict(W, b, X[te])
     return P
 
 
@@ -157,7 +169,9 @@ def figures(items, P, thresholds, names, levels):
     tp, fp, fn = Counter(), Counter(), Counter()
     right = stop_n = stop_hit = ok_n = ok_fa = 0
     for i, it in enumerate(items):
-        got = {c for c in names if c != SUICIDE_STOP and P[i, idx[c]] >= thresholds[idx[c]]}
+        got = {c for c in names if c not in (SUICIDE_STOP, GATE) and P[i, idx[c]] >= thresholds[idx[c]]}
+        if GATE in idx and P[i, idx[GATE]] < thresholds[idx[GATE]]:
+            got = set()
         stop_lvl = any(levels[c] == "stop" for c in got if c != SUICIDE) or (
             SUICIDE in got and P[i, idx[SUICIDE_STOP]] >= thresholds[idx[SUICIDE_STOP]])
         verdict = "stop" if stop_lvl else "revise" if got else "ok"
@@ -191,35 +205,40 @@ def main():
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--out", default=str(CHECKER_DIR / WEIGHTS_FILE))
     ap.add_argument("--C", type=float, default=C_REG, help="inverse regularisation strength")
-    ap.add_argument("--sentence-weight", type=float, default=SENTENCE_WEIGHT, help="0 reads the whole draft only")
+    ap.add_argument("--words-weight", type=float, default=WORDS_WEIGHT, help="0 drops the word features")
     ap.add_argument("--beta-stop", type=float, default=BETA_STOP)
-    ap.add_argument("--sweep", type=float, nargs="*", default=[], help="report out-of-fold figures at these shifts")
-    ap.add_argument("--shift", type=float, default=0.0,
-                    help="move every threshold by this much (chosen on the corpus's out-of-fold figures)")
+    ap.add_argument("--no-gate", action="store_true", help="let every category head fire on its own")
+    ap.add_argument("--train-parts", nargs="*", default=[],
+                    help="cross-writer figures: fit on these corpus files (e.g. part1), report on the rest")
     args = ap.parse_args()
-    globals().update(C_REG=args.C, SENTENCE_WEIGHT=args.sentence_weight, BETA_STOP=args.beta_stop)
+    globals().update(C_REG=args.C, WORDS_WEIGHT=args.words_weight, BETA_STOP=args.beta_stop)
     items = load_corpus()
     levels = {n: c["level"] for n, c in load_categories().items()}
     names = heads(levels)
+    learn_from = [it for it in items if writer(it) in args.train_parts] if args.train_parts else items
+    vocab = Vocabulary.learn([normalise(it["text"]).text for it in learn_from], MIN_DF)
     embedder = Embedder(threads=2, cache_size=100_000)
-    X, U, owner = featurise(items, embedder)
+    X = featurise(items, embedder, vocab)
     Y, use = labels(items, names, levels)
-    P = kfold(items, X, U, owner, Y, use, names, levels, args.folds)
+    if args.no_gate:
+        Y[:, names.index(GATE)] = 1
+    if args.train_parts:
+        cross_writer(items, X, Y, use, names, levels, args)
+        return
+    P = kfold(X, Y, use, args.folds)
     thresholds = choose_thresholds(P, Y, use, names, levels)
+    thresholds = thresholds if args.no_gate else choose_gate(items, P, thresholds, names, levels)
+    if args.no_gate:
+        thresholds[names.index(GATE)] = 0.0
     cv = figures(items, P, thresholds, names, levels)
     print(json.dumps({"k_fold": args.folds, **cv}, indent=1))
-    for shift in args.sweep:
-        f = figures(items, P, np.clip(thresholds + shift, 0.01, 0.99), names, levels)
-        print(json.dumps({"shift": shift, **{k: v for k, v in f.items() if k != "per_category_f1"}}))
-    if args.shift:
-        thresholds = np.clip(thresholds + args.shift, 0.01, 0.99).astype(np.float32)
-        cv = figures(items, P, thresholds, names, levels)
-        print(json.dumps({"k_fold_after_shift": args.shift, **cv}, indent=1))
     if args.cv_only:
         return
     W, b = fit(X, Y, use)
+    dense = X.shape[1] - len(vocab)
     buf = io.BytesIO()
-    np.savez_compressed(buf, W=W, b=b, heads=np.array(names))
+    np.savez_compressed(buf, W=W[:, :dense], b=b, heads=np.array(names), vocab=np.array(vocab.vocab),
+                        idf=vocab.idf, W_words=(W[:, dense:] * WORDS_WEIGHT).astype(np.float32))
     out = Path(args.out)
     out.write_bytes(buf.getvalue())
     corpus_hash = hashlib.sha256()
@@ -238,13 +257,37 @@ def main():
             "corpus": {"files": sorted(p.name for p in CORPUS_DIR.glob("*.jsonl")), "items": len(items),
                        "sha256": corpus_hash.hexdigest(),
                        "by_verdict": dict(Counter(it["verdict"] for it in items))},
-            "params": {"C": C_REG, "class_weight": "balanced", "sentence_weight": SENTENCE_WEIGHT,
-                       "beta_stop": BETA_STOP, "threshold_shift": args.shift, "seed": SEED},
+            "params": {"C": C_REG, "class_weight": "balanced", "words_weight": WORDS_WEIGHT, "min_df": MIN_DF,
+                       "vocabulary": len(vocab), "beta_stop": BETA_STOP, "gate": not args.no_gate, "seed": SEED},
             "k_fold": {"folds": args.folds, **cv},
         },
     }
     out.with_name(SPEC_FILE).write_text(json.dumps(spec, indent=1) + "\n")
     print(f"wrote {out} ({len(buf.getvalue())} bytes) and {SPEC_FILE}")
+
+
+def writer(item) -> str:
+    """Each corpus file is one writer's; ids carry the file's prefix (p1-0001 is part1's)."""
+    return "part" + item["id"].split("-")[0].lstrip("p")
+
+
+def cross_writer(items, X, Y, use, names, levels, args):
+    """Fit (thresholds from k-fold inside the training files) on some writers, report on the others:
+    a truer test of drafts written apart than random folds, which mix every writer's wording."""
+    tr = np.array([writer(it) in args.train_parts for it in items])
+    te = ~tr
+    train_items = [it for it, t in zip(items, tr) if t]
+    P = kfold(X[tr], Y[tr], use[tr], args.folds)
+    thresholds = choose_thresholds(P, Y[tr], use[tr], names, levels)
+    if args.no_gate:
+        thresholds[names.index(GATE)] = 0.0
+    else:
+        thresholds = choose_gate(train_items, P, thresholds, names, levels)
+    W, b = fit(X[tr], Y[tr], use[tr])
+    test_items = [it for it, t in zip(items, te) if t]
+    got = figures(test_items, predict(W, b, X[te]), thresholds, names, levels)
+    print(json.dumps({"train": args.train_parts, "train_items": int(tr.sum()), "test_items": int(te.sum()),
+                      **got}, indent=1))
 
 
 if __name__ == "__main__":

@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from ..embedding import Embedder, ModelError, shared_embedder
-from .normalise import Normalised
+from .normalise import Normalised, normalise
+from .words import Vocabulary
 
 CHECKER_DIR = Path(__file__).resolve().parent
 WEIGHTS_FILE = "semantic.npz"
@@ -32,6 +33,7 @@ MAX_UNITS = 24              # sentences embedded per draft, besides the draft as
 MIN_UNIT_CHARS = 12
 SUICIDE = "suicide-safe-messaging"
 SUICIDE_STOP = "suicide-safe-messaging:stop"   # the head that tells unsafe content from missing signposting
+GATE = "any-finding"   # the head that tells a post with any problem from a safe one: no finding without it
 
 # Cues about who speaks to whom and what the post carries; post-level, appended to every unit's embedding.
 _CUES = [
@@ -93,7 +95,9 @@ class SemanticHit:
 
 class SemanticTier:
     """Per-category logistic regression (semantic.npz, sha256-pinned in semantic.json) over the shared
-    embedding model's vectors and the cues. Run time is one embedding batch and a dot product."""
+    embedding model's vectors, the cues and word/word-pair TF-IDF (knowledge/checker/words.py). A gate head
+    (any problem at all?) must pass too: seventeen heads each with a small false-alarm rate would otherwise
+    flag most safe posts. Run time is one embedding batch and two dot products."""
 
     def __init__(self, embedder: Embedder | None = None, directory: Path = CHECKER_DIR):
         spec_path = directory / SPEC_FILE
@@ -113,15 +117,21 @@ class SemanticTier:
         self.heads = [str(h) for h in data["heads"]]
         self.W = data["W"].astype(np.float32)
         self.b = data["b"].astype(np.float32)
+        self.words = Vocabulary([str(t) for t in data["vocab"]], data["idf"]) if "vocab" in data else None
+        self.W_words = data["W_words"].astype(np.float32) if self.words is not None else None
         self.thresholds = np.array(spec["thresholds"], dtype=np.float32)
         self.sentence_weight = float(spec.get("sentence_weight", 1.0))
         self.embedder = embedder or shared_embedder()
         self._index = {h: i for i, h in enumerate(self.heads)}
 
-    def probabilities(self, texts: list[str], cue_rows: np.ndarray) -> np.ndarray:
-        """One row of head probabilities per text."""
+    def probabilities(self, texts: list[str], cue_rows: np.ndarray, folded: list[str] | None = None) -> np.ndarray:
+        """One row of head probabilities per text (`folded`: the texts normalised, for the word features)."""
         feats = np.hstack([self.embedder.embed(texts), cue_rows.astype(np.float32)])
-        return _sigmoid(feats @ self.W.T + self.b)
+        z = feats @ self.W.T + self.b
+        if self.words is not None:
+            folded = folded if folded is not None else [normalise(t).text for t in texts]
+            z = z + np.stack([self.words.scores(t, self.W_words) for t in folded])
+        return _sigmoid(z)
 
     def read(self, original: str, norm: Normalised, account: str, thresholds: np.ndarray | None = None):
         """Per head: the best probability over the draft (and its sentences, with a sentence weight); and
@@ -129,12 +139,12 @@ class SemanticTier:
         thresholds = self.thresholds if thresholds is None else thresholds
         head = original[:SEMANTIC_CHARS]
         cue = cues(head, account)
-        whole = self.probabilities([head], cue[None, :])[0]
+        whole = self.probabilities([head], cue[None, :], [norm.text])[0]
         spans = units(norm)
-        fires = bool((whole >= thresholds).any())
+        first = [spans[0] if spans else (0, len(head))] * len(self.heads)
+        fires = bool(self.hits(whole, first, thresholds))
         if len(spans) <= 1 or not (fires or self.sentence_weight > 0):
-            where = [spans[0] if spans else (0, len(head))] * len(self.heads)
-            return whole, where
+            return whole, first
         parts = self.probabilities([original[a:b] for a, b in spans], np.tile(cue, (len(spans), 1)))
         best = np.maximum(whole, parts.max(axis=0) * self.sentence_weight) if self.sentence_weight > 0 else whole
         where = [spans[int(parts[:, i].argmax())] for i in range(len(self.heads))]
@@ -143,8 +153,11 @@ class SemanticTier:
     def hits(self, best: np.ndarray, where: list[tuple[int, int]], thresholds: np.ndarray | None = None) -> list[SemanticHit]:
         thresholds = self.thresholds if thresholds is None else thresholds
         out = []
+        gate = self._index.get(GATE)
+        if gate is not None and best[gate] < thresholds[gate]:
+            return out
         for i, cat in enumerate(self.heads):
-            if cat == SUICIDE_STOP or best[i] < thresholds[i]:
+            if cat in (SUICIDE_STOP, GATE) or best[i] < thresholds[i]:
                 continue
             stop_level = True
             if cat == SUICIDE and SUICIDE_STOP in self._index:
