@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections import Counter
 
+import numpy as np
 import pytest
 
 from knowledge.checker.rules import load_categories
@@ -119,4 +120,29 @@ def test_the_shipped_classifier_records_its_provenance():
     prov = spec["provenance"]
     assert prov["made_by"] == "tools/train_semantic.py"
     assert prov["corpus"]["items"] == len(load_corpus())
-    assert len(spec["thresholds"]) == len(spec["heads"]) == len(load_categories()) + 1
+    # a head per category, one telling unsafe suicide content from missing signposting, and the gate
+    assert len(spec["thresholds"]) == len(spec["heads"]) == len(load_categories()) + 2
+
+
+def test_no_semantic_finding_unless_the_gate_says_the_post_has_a_problem(checker):
+    """Seventeen heads each with a small false-alarm rate would flag most safe posts; the gate head (any
+    problem at all?) must agree before any of them is shown."""
+    from knowledge.checker.normalise import normalise
+    from knowledge.checker.semantic import GATE
+
+    tier = checker.semantic
+    text = "Off to chat to a reporter from the Evening Mail about what really goes on at our unit tomorrow"
+    best, where = tier.read(text, normalise(text), "personal")
+    assert any(h.category == "media-response" for h in tier.hits(best, where))
+    closed = tier.thresholds.copy()
+    closed[tier.heads.index(GATE)] = 1.01
+    assert tier.hits(best, where, closed) == []
+
+
+@pytest.mark.parametrize("text", ["", "🔥🔥", "zzqx vvbn", "the the the the"])
+def test_word_features_of_unknown_or_empty_text_are_finite(checker, text):
+    from knowledge.checker.normalise import normalise
+
+    words = checker.semantic.words
+    scores = words.scores(normalise(text).text, checker.semantic.W_words)
+    assert scores.shape == (len(checker.semantic.heads),) and np.isfinite(scores).all()
