@@ -168,6 +168,7 @@ def figures(items, P, thresholds, names, levels):
     idx = {c: j for j, c in enumerate(names)}
     tp, fp, fn = Counter(), Counter(), Counter()
     right = stop_n = stop_hit = ok_n = ok_fa = 0
+    confusion = Counter()
     for i, it in enumerate(items):
         got = {c for c in names if c not in (SUICIDE_STOP, GATE) and P[i, idx[c]] >= thresholds[idx[c]]}
         if GATE in idx and P[i, idx[GATE]] < thresholds[idx[GATE]]:
@@ -176,6 +177,7 @@ def figures(items, P, thresholds, names, levels):
             SUICIDE in got and P[i, idx[SUICIDE_STOP]] >= thresholds[idx[SUICIDE_STOP]])
         verdict = "stop" if stop_lvl else "revise" if got else "ok"
         right += verdict == it["verdict"]
+        confusion[f"{it['verdict']}->{verdict}"] += 1
         if it["verdict"] == "stop":
             stop_n += 1
             stop_hit += verdict == "stop"
@@ -196,7 +198,8 @@ def figures(items, P, thresholds, names, levels):
         per[c] = round(2 * p * r / (p + r), 3) if p + r else 0.0
     return {"n": len(items), "verdict_accuracy": round(right / len(items), 3),
             "stop_recall": round(stop_hit / max(stop_n, 1), 3), "false_alarm_rate": round(ok_fa / max(ok_n, 1), 3),
-            "category_macro_f1": round(sum(per.values()) / max(len(per), 1), 3), "per_category_f1": per}
+            "category_macro_f1": round(sum(per.values()) / max(len(per), 1), 3),
+            "confusion": dict(sorted(confusion.items())), "per_category_f1": per}
 
 
 def main():

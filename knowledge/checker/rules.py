@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..packs import KNOWLEDGE_DIR, PackError, load_sections, read_yaml
+from .firstchar import with_first_char_hint
 
 RULES_DIR = KNOWLEDGE_DIR / "rules"
 ACCOUNTS = ("personal", "official", "unknown")
@@ -104,7 +105,7 @@ def compile_pattern(pattern, lexicon, where: str, case: str = "folded") -> re.Pa
     body = expand(pattern, lexicon, where)
     flags = 0 if case == "original" else re.IGNORECASE
     try:
-        return re.compile(r"(?<![\w])(?:" + body + r")(?![\w])", flags)
+        return re.compile(with_first_char_hint(body, r"(?<![\w])(?:" + body + r")(?![\w])", flags), flags)
     except re.error as exc:
         raise RuleError(f"{where}: pattern {pattern!r} is not a valid regular expression: {exc}") from None
 
