@@ -35,6 +35,7 @@ LABELS = {
     "missing-disclaimer": "Needs a personal-views disclaimer",
     "stigmatising-language": "Stigmatising language",
 }
+MAX_QUOTE_SHOWN = 200   # characters of a finding's quote shown in its heading (the finding keeps all of it)
 ACCOUNT_WORDS = {"personal": "a personal account", "official": "the trust's official account",
                  "unknown": "an account you didn't say (I assumed the stricter case)"}
 
@@ -67,8 +68,13 @@ class CheckHandler:
                          data, private=True)
         title, level = BANNERS[result.verdict]
         blocks = [Notice(title, level)]
+        if result.truncated:   # up front: the verdict covers only part of the draft
+            blocks.append(Notice(f"Your draft is {result.total_chars:,} characters; I checked the first "
+                                 f"{result.checked_chars:,}. Check the rest separately.", "warning"))
         for f in result.findings:
             words = " ".join(f.quote.split())
+            if len(words) > MAX_QUOTE_SHOWN:   # a whole unpunctuated paragraph would bury the rest of the reply
+                words = words[:MAX_QUOTE_SHOWN - 1].rstrip() + "\u2026"
             how = f.fix or f.advice
             if f.fix and f.advice:
                 how = f"{f.advice} {f.fix}"
@@ -77,9 +83,6 @@ class CheckHandler:
             blocks += body
         if result.revised:
             blocks.append(Copyable(result.revised, "A safer version (check it still says what you mean)"))
-        if result.truncated:
-            blocks.append(Notice(f"Your draft is {result.total_chars:,} characters; I checked the first "
-                                 f"{result.checked_chars:,}. Check the rest separately.", "warning"))
         blocks.append(Text(f"Checked as a post for {ACCOUNT_WORDS[result.account]}."))
         buttons = []
         if result.verdict == "stop":

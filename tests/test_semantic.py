@@ -146,3 +146,18 @@ def test_word_features_of_unknown_or_empty_text_are_finite(checker, text):
     words = checker.semantic.words
     scores = words.scores(normalise(text).text, checker.semantic.W_words)
     assert scores.shape == (len(checker.semantic.heads),) and np.isfinite(scores).all()
+
+
+def test_a_long_unpunctuated_draft_is_quoted_short_in_the_reply(core):
+    """The tier quotes the sentence that drove it; a sentence can be a whole paragraph with no full stop.
+    The reply shows the start of it, so the rest of the advice is not buried."""
+    from handlers.check import MAX_QUOTE_SHOWN
+    from bot.slack.blocks import fallback
+
+    text = ("off to chat to a reporter from the evening mail tomorrow about what really goes on at our unit "
+            "and how the managers treat us and the state of the place ") * 4
+    result = core.check.check(text, "personal")
+    hit = next(f for f in result.findings if f.semantic)
+    assert len(hit.quote) > MAX_QUOTE_SHOWN
+    shown = fallback(core.check.render(result))
+    assert hit.quote not in shown and hit.quote[:100] in shown and "\u2026" in shown
