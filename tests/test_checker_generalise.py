@@ -51,8 +51,10 @@ def test_a_named_person_with_care_details_is_patient_identifiable(core, text, qu
     "Will anyone be at the depot injection training on Tuesday?",
 ])
 def test_colleagues_and_ordinary_words_are_not_patients(core, text):
-    verdict, found = findings(core, text)
-    assert not any(c == "patient-identifiable" for c, _ in found)
+    """The gazetteer's job: a first name beside praise, or 'Will' as a verb, is no patient. (The semantic
+    tier reads the meaning separately and can still be wrong; its false alarms are measured, not pinned.)"""
+    r = core.check.check(text, "personal")
+    assert not any(f.category == "patient-identifiable" for f in r.findings if not f.semantic)
 
 
 @pytest.mark.parametrize("word", ["psychօ", "рsусhо", "ΡSΥCΗΟ"])  # Armenian o; Cyrillic; Greek capitals
