@@ -161,22 +161,3 @@ def test_a_long_unpunctuated_draft_is_quoted_short_in_the_reply(core):
     assert len(hit.quote) > MAX_QUOTE_SHOWN
     shown = fallback(core.check.render(result))
     assert hit.quote not in shown and hit.quote[:100] in shown and "\u2026" in shown
-
-
-def test_a_phrase_rule_gives_way_when_the_meaning_is_plainly_safe_but_a_detector_never_does(checker):
-    """Two readers: a phrase rule matched 'lanyard', the semantic tier is sure the post has no problem (the
-    badge is turned face down). The meaning wins for phrase rules; an NHS number is flagged regardless."""
-    from knowledge.checker.engine import RULE_VETO
-    from knowledge.checker.normalise import normalise
-
-    text = "[photo: my lanyard turned face down beside a cup of tea] First shift in the new job tomorrow!"
-    rules = [f.rule for f in checker._run(normalise(text), "personal", set())]
-    assert "ps-uniform-photo" in rules
-    best, _ = checker.semantic.read(text, normalise(text), "personal")
-    assert checker.semantic.problem_probability(best) < RULE_VETO
-    assert checker.check(text, "personal").verdict == "ok"
-
-    text = "Lovely walk today. 943 476 5919"
-    best, _ = checker.semantic.read(text, normalise(text), "personal")
-    assert checker.semantic.problem_probability(best) < RULE_VETO
-    assert [f.rule for f in checker.check(text, "personal").findings] == ["pid-nhs-number"]

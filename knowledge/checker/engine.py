@@ -19,11 +19,6 @@ from .semantic import SemanticTier
 
 MESSAGES_FILE = Path(__file__).resolve().parent / "semantic_messages.yaml"
 SEMANTIC_PREFIX = "semantic-"
-# A phrase rule matches words; when the semantic tier's gate is this sure the post has no problem at all, the
-# meaning wins ("published with our board papers", "the lanyard turned face down"). Chosen on the corpus,
-# out of fold: at 0.05, 18 of the 63 safe posts phrase-or-detector rules flagged are cleared and 1 of 686
-# true rule catches lost. Detectors (NHS numbers, phones, emails, postcodes, names) are never overruled.
-RULE_VETO = 0.05
 
 MAX_DRAFT_CHARS = 40_000
 MAX_MATCHES_PER_RULE = 5
@@ -109,7 +104,6 @@ class Checker:
         # A disclaimer cannot make postable a post that must not be posted.
         self._dropped_by_stop = {r.id for r in ruleset.rules if r.suppressed_by == "stop"}
         self._dropped_by_stop.add(SEMANTIC_PREFIX + "missing-disclaimer")
-        self._phrase_rules = {r.id for r in ruleset.rules if not r.detector}
         self._messages = read_yaml(MESSAGES_FILE, error=RuleError) if semantic else {}
 
     def check(self, text: str, account: str = "unknown", revise: bool = True) -> CheckResult:
@@ -173,15 +167,9 @@ class Checker:
                        hits=None, dismissed: set[str] = frozenset()) -> list[Finding]:
         """Add the semantic tier's findings for categories the rules did not find (rules quote more precisely)
         and did not see only as a quoted or negated mention."""
-        if hits is None:
-            best, where = self.semantic.read(text, norm, account)
-            hits = self.semantic.hits(best, where)
-            problem = self.semantic.problem_probability(best)
-            if problem is not None and problem < RULE_VETO:
-                findings = [f for f in findings if f.rule not in self._phrase_rules]
         found = {f.category for f in findings} | set(dismissed)
         findings = list(findings)
-        for hit in hits:
+        for hit in (self.semantic.score(text, norm, account) if hits is None else hits):
             if hit.category in found:
                 continue
             if hit.category == "missing-disclaimer" and account == "official":

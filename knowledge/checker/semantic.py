@@ -169,11 +169,6 @@ class SemanticTier:
     def score(self, original: str, norm: Normalised, account: str) -> list[SemanticHit]:
         return self.hits(*self.read(original, norm, account))
 
-    def problem_probability(self, best: np.ndarray) -> float | None:
-        """The gate head's probability that the post has any problem at all (None without a gate)."""
-        gate = self._index.get(GATE)
-        return None if gate is None else float(best[gate])
-
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
