@@ -74,7 +74,8 @@ class CheckHandler:
         for f in result.findings:
             words = " ".join(f.quote.split())
             if len(words) > MAX_QUOTE_SHOWN:   # a whole unpunctuated paragraph would bury the rest of the reply
-                words = words[:MAX_QUOTE_SHOWN - 1].rstrip() + "\u2026"
+                cut = words.rfind(" ", 0, MAX_QUOTE_SHOWN - 1)
+                words = words[:cut if cut > MAX_QUOTE_SHOWN // 2 else MAX_QUOTE_SHOWN - 1].rstrip() + "\u2026"
             how = f.fix or f.advice
             if f.fix and f.advice:
                 how = f"{f.advice} {f.fix}"

@@ -196,9 +196,7 @@ def test_trust_can_disable_add_terms_and_allow(tmp_path, core):
     assert ck.check("completely schizo today", "personal").verdict == "ok"
     assert ck.check("the lad at Larch Lodge thinks he's Elvis 😂", "personal").verdict == "stop"
     assert ck.check("the lad at Larch Lodge thinks he's Elvis 😂", "personal").verdict == "stop"
-    # the shared rules are untouched by a local file (rules only: the semantic tier reads meaning apart)
-    assert Checker(core.check.checker.ruleset, "mine", "help").check("Meet us at the Bay 3 Cafe he loves",
-                                                                     "personal").verdict == "ok"
+    assert core.check.checker.check("Meet us at the Bay 3 Cafe he loves", "personal").verdict == "ok"
 
 
 def test_trust_file_with_unknown_rule_fails(tmp_path):

@@ -139,13 +139,16 @@ def test_no_semantic_finding_unless_the_gate_says_the_post_has_a_problem(checker
     assert tier.hits(best, where, closed) == []
 
 
-@pytest.mark.parametrize("text", ["", "🔥🔥", "zzqx vvbn", "the the the the"])
-def test_word_features_of_unknown_or_empty_text_are_finite(checker, text):
+@pytest.mark.parametrize("text", ["🔥🔥", "zzqx vvbn", "the the the the", "ＰＡＴＩＥＮＴ", "ward " * 5000])
+def test_word_features_of_odd_text_are_finite_and_the_draft_gets_a_verdict(checker, text):
     from knowledge.checker.normalise import normalise
 
     words = checker.semantic.words
     scores = words.scores(normalise(text).text, checker.semantic.W_words)
     assert scores.shape == (len(checker.semantic.heads),) and np.isfinite(scores).all()
+    r = checker.check(text, "personal")
+    assert r.verdict in ("ok", "revise", "stop")
+    assert all(f.confidence is None or 0.0 <= f.confidence <= 1.0 for f in r.findings)
 
 
 def test_a_long_unpunctuated_draft_is_quoted_short_in_the_reply(core):

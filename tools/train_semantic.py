@@ -7,7 +7,7 @@
 One logistic regression per category, one that tells unsafe suicide content from a post that only lacks
 signposting, and a gate (does the post have any problem at all?) over [the shared embedding model's
 vector of the draft, cues, word and word-pair TF-IDF (knowledge/checker/words.py; vocabulary and idf
-learnt from the whole corpus)]. Thresholds come from out-of-fold probabilities: per category head the one
+learnt from the drafts each model is fitted on)]. Thresholds come from out-of-fold probabilities: per category head the one
 that maximises F-beta (beta 1 by default; --beta-stop for stop-level ones), and the gate's the one that
 maximises out-of-fold verdict accuracy. Writes knowledge/checker/semantic.npz and semantic.json (heads,
 thresholds, cues, and provenance: corpus hash and size, parameters, k-fold figures, the npz's sha256,
@@ -19,7 +19,6 @@ checked at load). The evaluation sets (../shared/eval) are never read here.
 Fine-tuning the encoder end to end was tried (4 epochs, top 3 layers, on two loaded CPU cores, ~1 h):
 on 15% held out it reached 0.62 verdict accuracy and 0.39 false alarms, worse than this, so the
 shipped tier keeps the encoder frozen and shares it with search.
-
 """
 from __future__ import annotations
 
@@ -45,25 +44,38 @@ from knowledge.training import CORPUS_DIR, load_corpus  # noqa: E402
 
 SEED = 20261201
 C_REG = 4.0
-SENTENCE_WEIGHT = 0.0   # kept at 0: a sentence's probability, scaled, never beat reading the whole draft
+SENTENCE_WEIGHT = 0.0   # fixed: a sentence's probability, scaled, never beat reading the whole draft (it
+                        # still picks the sentence a finding quotes)
 BETA_STOP = 1.0
 WORDS_WEIGHT = 2.0      # TF-IDF columns are scaled by this before fitting (i.e. regularised less)
 
 
-def featurise(items, embedder, vocab):
-    """[embedding, cues] dense and TF-IDF sparse (scaled by WORDS_WEIGHT), one row per draft."""
-    import scipy.sparse as sp
+class Features:
+    """Per draft: [embedding, cues] (computed once) and its normalised text; the word features depend on
+    a vocabulary, learnt from whichever drafts a model is fitted on (so k-fold figures see no test words)."""
 
-    whole = embedder.embed([it["text"][:4000] for it in items], batch=64)
-    cue = np.stack([cues(it["text"][:4000], it["account"]) for it in items])
-    rows, cols, vals = [], [], []
-    for i, it in enumerate(items):
-        c, v = vocab.sparse_row(normalise(it["text"]).text)
-        rows.extend([i] * len(c))
-        cols.extend(c.tolist())
-        vals.extend((v * WORDS_WEIGHT).tolist())
-    words = sp.csr_matrix((vals, (rows, cols)), shape=(len(items), len(vocab)), dtype=np.float32)
-    return sp.hstack([sp.csr_matrix(np.hstack([whole, cue])), words]).tocsr()
+    def __init__(self, items, embedder):
+        whole = embedder.embed([it["text"][:4000] for it in items], batch=64)
+        cue = np.stack([cues(it["text"][:4000], it["account"]) for it in items])
+        self.dense = np.hstack([whole, cue]).astype(np.float32)
+        self.folded = [normalise(it["text"]).text for it in items]
+
+    def vocabulary(self, rows) -> Vocabulary:
+        return Vocabulary.learn([self.folded[i] for i in np.flatnonzero(rows)], MIN_DF)
+
+    def matrix(self, rows, vocab: Vocabulary):
+        """[dense, TF-IDF scaled by WORDS_WEIGHT] for the selected drafts, sparse."""
+        import scipy.sparse as sp
+
+        idx = np.flatnonzero(rows)
+        r, c, v = [], [], []
+        for k, i in enumerate(idx):
+            cols, vals = vocab.sparse_row(self.folded[i])
+            r.extend([k] * len(cols))
+            c.extend(cols.tolist())
+            v.extend((vals * WORDS_WEIGHT).tolist())
+        words = sp.csr_matrix((v, (r, c)), shape=(len(idx), len(vocab)), dtype=np.float32)
+        return sp.hstack([sp.csr_matrix(self.dense[idx]), words]).tocsr()
 
 
 def heads(categories):
@@ -152,14 +164,16 @@ def choose_gate(items, P, thresholds, names, levels):
     return out
 
 
-def kfold(X, Y, use, k=5):
+def kfold(feats: Features, Y, use, k=5):
+    """Out-of-fold probabilities; each fold learns its own vocabulary from its training drafts."""
     rng = np.random.default_rng(SEED)
-    fold = rng.permutation(X.shape[0]) % k
+    fold = rng.permutation(len(Y)) % k
     P = np.zeros(Y.shape, dtype=np.float32)
     for f in range(k):
         tr, te = fold != f, fold == f
-        W, b = fit(X[tr], Y[tr], use[tr])
-        P[te] = predict(W, b, X[te])
+        vocab = feats.vocabulary(tr)
+        W, b = fit(feats.matrix(tr, vocab), Y[tr], use[tr])
+        P[te] = predict(W, b, feats.matrix(te, vocab))
     return P
 
 
@@ -218,17 +232,18 @@ def main():
     items = load_corpus()
     levels = {n: c["level"] for n, c in load_categories().items()}
     names = heads(levels)
-    learn_from = [it for it in items if writer(it) in args.train_parts] if args.train_parts else items
-    vocab = Vocabulary.learn([normalise(it["text"]).text for it in learn_from], MIN_DF)
-    embedder = Embedder(threads=2, cache_size=100_000)
-    X = featurise(items, embedder, vocab)
+    writers = {writer(it) for it in items}
+    unknown = sorted(set(args.train_parts) - writers)
+    if unknown:
+        ap.error(f"--train-parts: no corpus file {', '.join(unknown)} (there are {', '.join(sorted(writers))})")
+    feats = Features(items, Embedder(threads=2, cache_size=100_000))
     Y, use = labels(items, names, levels)
     if args.no_gate:
         Y[:, names.index(GATE)] = 1
     if args.train_parts:
-        cross_writer(items, X, Y, use, names, levels, args)
+        cross_writer(items, feats, Y, use, names, levels, args)
         return
-    P = kfold(X, Y, use, args.folds)
+    P = kfold(feats, Y, use, args.folds)
     thresholds = choose_thresholds(P, Y, use, names, levels)
     thresholds = thresholds if args.no_gate else choose_gate(items, P, thresholds, names, levels)
     if args.no_gate:
@@ -237,8 +252,10 @@ def main():
     print(json.dumps({"k_fold": args.folds, **cv}, indent=1))
     if args.cv_only:
         return
-    W, b = fit(X, Y, use)
-    dense = X.shape[1] - len(vocab)
+    everything = np.ones(len(items), dtype=bool)
+    vocab = feats.vocabulary(everything)
+    W, b = fit(feats.matrix(everything, vocab), Y, use)
+    dense = feats.dense.shape[1]
     buf = io.BytesIO()
     np.savez_compressed(buf, W=W[:, :dense], b=b, heads=np.array(names), vocab=np.array(vocab.vocab),
                         idf=vocab.idf, W_words=(W[:, dense:] * WORDS_WEIGHT).astype(np.float32))
@@ -274,21 +291,24 @@ def writer(item) -> str:
     return "part" + item["id"].split("-")[0].lstrip("p")
 
 
-def cross_writer(items, X, Y, use, names, levels, args):
+def cross_writer(items, feats: Features, Y, use, names, levels, args):
     """Fit (thresholds from k-fold inside the training files) on some writers, report on the others:
     a truer test of drafts written apart than random folds, which mix every writer's wording."""
     tr = np.array([writer(it) in args.train_parts for it in items])
     te = ~tr
     train_items = [it for it, t in zip(items, tr) if t]
-    P = kfold(X[tr], Y[tr], use[tr], args.folds)
+    sub = Features.__new__(Features)
+    sub.dense, sub.folded = feats.dense[tr], [t for t, keep in zip(feats.folded, tr) if keep]
+    P = kfold(sub, Y[tr], use[tr], args.folds)
     thresholds = choose_thresholds(P, Y[tr], use[tr], names, levels)
     if args.no_gate:
         thresholds[names.index(GATE)] = 0.0
     else:
         thresholds = choose_gate(train_items, P, thresholds, names, levels)
-    W, b = fit(X[tr], Y[tr], use[tr])
+    vocab = feats.vocabulary(tr)
+    W, b = fit(feats.matrix(tr, vocab), Y[tr], use[tr])
     test_items = [it for it, t in zip(items, te) if t]
-    got = figures(test_items, predict(W, b, X[te]), thresholds, names, levels)
+    got = figures(test_items, predict(W, b, feats.matrix(te, vocab)), thresholds, names, levels)
     print(json.dumps({"train": args.train_parts, "train_items": int(tr.sum()), "test_items": int(te.sum()),
                       **got}, indent=1))
 

@@ -5,7 +5,7 @@ alternation at every position of the draft: on 40,000 characters of punctuation 
 pattern, ~300 ms a draft. A leading look-ahead for the possible first characters (`(?=[psn])`) lets the
 engine skip positions where no match can start; it changes no match, because every match starts with one
 of those characters. Patterns whose first character we cannot bound (`.`, a back-reference, an empty
-match) are left as they are.
+match, scoped flags such as `(?i:...)`) are left as they are.
 """
 from __future__ import annotations
 
@@ -53,6 +53,8 @@ def _first(seq) -> tuple[list[str], bool]:
         if op is _c.IN:
             return found + _class_items(av), False
         if op is _c.SUBPATTERN:
+            if av[1] or av[2]:   # scoped flags, e.g. (?i:abc): the class would be read without them
+                raise _Unbounded
             part, empty = _first(av[-1])
         elif op is _c.BRANCH:
             part, empty = [], False

@@ -97,7 +97,8 @@ def expand(pattern: str, lexicon: dict[str, list[str]], where: str) -> str:
     return _GROUP.sub(sub, pattern)
 
 
-def compile_pattern(pattern, lexicon, where: str, case: str = "folded") -> re.Pattern:
+def compile_pattern(pattern, lexicon, where: str, case: str = "folded", hint: bool = True) -> re.Pattern:
+    """A rule pattern, whole words only; `hint` adds the first-character look-ahead (firstchar.py)."""
     if not isinstance(pattern, str) or not pattern.strip():
         raise RuleError(f"{where}: patterns must be non-empty strings")
     if pattern.startswith("re:"):  # rule patterns are regexes already; accept the lexicon's prefix too
@@ -105,7 +106,8 @@ def compile_pattern(pattern, lexicon, where: str, case: str = "folded") -> re.Pa
     body = expand(pattern, lexicon, where)
     flags = 0 if case == "original" else re.IGNORECASE
     try:
-        return re.compile(with_first_char_hint(body, r"(?<![\w])(?:" + body + r")(?![\w])", flags), flags)
+        wrapped = r"(?<![\w])(?:" + body + r")(?![\w])"
+        return re.compile(with_first_char_hint(body, wrapped, flags) if hint else wrapped, flags)
     except re.error as exc:
         raise RuleError(f"{where}: pattern {pattern!r} is not a valid regular expression: {exc}") from None
 

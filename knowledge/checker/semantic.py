@@ -1,13 +1,15 @@
-"""The checker's semantic tier: a per-category classifier over sentence embeddings.
+"""The checker's semantic tier: per-category classifiers over sentence embeddings and word features.
 
 Rules catch what has a fixed shape (an NHS number, "committed suicide"); they cannot see that a post mocks
-a colleague without naming them, or answers a relative in public. The semantic tier reads meaning: the draft
-and each of its sentences are embedded with the shared all-MiniLM-L6-v2 model (knowledge/embedding, the
-same file search uses), a few cues about who is speaking to whom are added, and one logistic regression
-per category, trained on knowledge/training/corpus by tools/train_semantic.py, gives a probability. A category whose probability passes its threshold (chosen in cross-validation for stop-level
-recall first) becomes a finding that quotes the sentence that drove it and cites the category's clauses.
+a colleague without naming them, or answers a relative in public. The semantic tier reads meaning: the
+draft is embedded with the shared all-MiniLM-L6-v2 model (knowledge/embedding, the same file search uses),
+a few cues about who is speaking to whom are added, and so are its words and word pairs (TF-IDF,
+words.py). One logistic regression per category, trained on knowledge/training/corpus by
+tools/train_semantic.py, gives a probability; a gate head (any problem at all?) must pass before any
+category does. A category whose probability passes its threshold (chosen out of fold on the corpus)
+becomes a finding that quotes the sentence that drove it most and cites the category's clauses.
 
-Run time is the shared embedding model and a dot product: no torch, no scikit-learn.
+Run time is the shared embedding model and two dot products: no torch, no scikit-learn.
 """
 from __future__ import annotations
 
@@ -135,7 +137,8 @@ class SemanticTier:
 
     def read(self, original: str, norm: Normalised, account: str, thresholds: np.ndarray | None = None):
         """Per head: the best probability over the draft (and its sentences, with a sentence weight); and
-        which sentence to quote. Sentences are embedded only when some head passes its threshold."""
+        which sentence to quote. Sentences are embedded only when the draft yields a finding (the gate and a
+        category head both pass), to choose the sentence to quote."""
         thresholds = self.thresholds if thresholds is None else thresholds
         head = original[:SEMANTIC_CHARS]
         cue = cues(head, account)

@@ -111,6 +111,11 @@ class Embedder:
                 self._cache.popitem(last=False)
         return out
 
+    def clear_cache(self) -> None:
+        """Forget every cached vector (benchmarks time fresh texts this way)."""
+        with self._lock:
+            self._cache.clear()
+
     def embed_one(self, text: str) -> np.ndarray:
         return self.embed([text])[0]
 
