@@ -47,6 +47,7 @@ C_REG = 4.0
 SENTENCE_WEIGHT = 0.0   # fixed: a sentence's probability, scaled, never beat reading the whole draft (it
                         # still picks the sentence a finding quotes)
 BETA_STOP = 1.0
+GATE_TOLERANCE = 0.0    # accuracy given up, at most, for a lower gate (more findings)
 WORDS_WEIGHT = 2.0      # TF-IDF columns are scaled by this before fitting (i.e. regularised less)
 
 
@@ -149,18 +150,19 @@ def choose_thresholds(P, Y, use, names, levels):
     return out
 
 
-def choose_gate(items, P, thresholds, names, levels):
-    """The gate threshold with the best out-of-fold verdict accuracy (ties: the lower, recall first)."""
+def choose_gate(items, P, thresholds, names, levels, tolerance=None):
+    """The lowest gate threshold whose out-of-fold verdict accuracy is within `tolerance` of the best
+    (recall first: a lower gate lets more findings through)."""
+    tolerance = GATE_TOLERANCE if tolerance is None else tolerance
     g = names.index(GATE)
-    best, best_t = -1.0, 0.5
+    accs = []
     for t in np.arange(0.05, 0.95, 0.01):
         trial = thresholds.copy()
         trial[g] = t
-        acc = figures(items, P, trial, names, levels)["verdict_accuracy"]
-        if acc > best + 1e-9:
-            best, best_t = acc, t
+        accs.append((t, figures(items, P, trial, names, levels)["verdict_accuracy"]))
+    best = max(a for _, a in accs)
     out = thresholds.copy()
-    out[g] = best_t
+    out[g] = next(t for t, a in accs if a >= best - tolerance - 1e-9)
     return out
 
 
@@ -225,10 +227,13 @@ def main():
     ap.add_argument("--words-weight", type=float, default=WORDS_WEIGHT, help="0 drops the word features")
     ap.add_argument("--beta-stop", type=float, default=BETA_STOP)
     ap.add_argument("--no-gate", action="store_true", help="let every category head fire on its own")
+    ap.add_argument("--gate-tolerance", type=float, default=GATE_TOLERANCE,
+                    help="take the lowest gate within this much of the best out-of-fold accuracy")
     ap.add_argument("--train-parts", nargs="*", default=[],
                     help="cross-writer figures: fit on these corpus files (e.g. part1), report on the rest")
     args = ap.parse_args()
-    globals().update(C_REG=args.C, WORDS_WEIGHT=args.words_weight, BETA_STOP=args.beta_stop)
+    globals().update(C_REG=args.C, WORDS_WEIGHT=args.words_weight, BETA_STOP=args.beta_stop,
+                     GATE_TOLERANCE=args.gate_tolerance)
     items = load_corpus()
     levels = {n: c["level"] for n, c in load_categories().items()}
     names = heads(levels)
@@ -260,6 +265,7 @@ def main():
     np.savez_compressed(buf, W=W[:, :dense], b=b, heads=np.array(names), vocab=np.array(vocab.vocab),
                         idf=vocab.idf, W_words=(W[:, dense:] * WORDS_WEIGHT).astype(np.float32))
     out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(buf.getvalue())
     corpus_hash = hashlib.sha256()
     for path in sorted(CORPUS_DIR.glob("*.jsonl")):
@@ -278,7 +284,8 @@ def main():
                        "sha256": corpus_hash.hexdigest(),
                        "by_verdict": dict(Counter(it["verdict"] for it in items))},
             "params": {"C": C_REG, "class_weight": "balanced", "words_weight": WORDS_WEIGHT, "min_df": MIN_DF,
-                       "vocabulary": len(vocab), "beta_stop": BETA_STOP, "gate": not args.no_gate, "seed": SEED},
+                       "vocabulary": len(vocab), "beta_stop": BETA_STOP, "gate": not args.no_gate,
+                       "gate_tolerance": GATE_TOLERANCE, "seed": SEED},
             "k_fold": {"folds": args.folds, **cv},
         },
     }
