@@ -6,6 +6,7 @@ connector and the fake Slack on 127.0.0.1.
 """
 from __future__ import annotations
 
+import json
 import logging
 import re
 
@@ -149,6 +150,35 @@ async def test_app_yaml_can_send_teams_escalations_to_both_and_either_copy_ackno
         assert not [p for p in rig.fake.of("chat.postMessage") if "being looked at" in p.get("text", "")]
         for act in (teams_update[2], told[2]):  # the name is escaped Markdown on Teams: no link, no mention
             assert not live_markup(act) and HOSTILE in shown(act)  # and still reads as what they typed
+
+
+async def test_a_hostile_teams_display_name_reaches_slack_as_text(tmp_path):
+    """The probe's case: a Teams caller's from.name became a live <!channel> and a phishing link in
+    Slack's comms channel and in the requester's DM. Here a Slack user's question is copied to Teams
+    too, and a comms team member acknowledges the Teams copy under that name."""
+    async with Both(tmp_path) as rig:
+        rig.core.escalations.routes = {"slack": ("slack", "teams")}
+        await rig.register()
+        await rig.slack_click({"type": "block_actions", "user": {"id": "U1"}, "channel": {"id": "D1"},
+                               "message": {"ts": "3.3"}, "actions": [{"action_id": "ask_comms:2", "type": "button",
+                                                                       "value": "question|Can I post ward photos?",
+                                                                       "action_ts": "1.5"}]})
+        await rig.fake.wait_for("chat.postMessage", lambda p: p["channel"] == "CCOMMS")
+        await rig.connector.wait_for(lambda c: c[0] in ("send", "reply") and c[1] == COMMS)
+        await rig.slack.drain()
+        slack_row, teams_row = rig.core.store.escalations()
+        assert (slack_row.destination, teams_row.destination) == ("slack", "teams")
+        await rig.teams_says(value={"action": "esc_ack", "value": str(teams_row.id)}, conv=COMMS + ";messageid=9",
+                             kind="channel", user="29:alex", name=HOSTILE)
+        updated = await rig.fake.wait_for("chat.update")
+        told = await rig.fake.wait_for("chat.postMessage", lambda p: p["channel"] == "U1" and "looked at" in p["text"])
+        for params in (updated, told):  # the comms channel's copy, and the requester's DM
+            sent = json.dumps(params)
+            assert "<!channel>" not in sent and "<https://" not in sent, sent
+        assert "&lt;!channel&gt; &lt;https://evil.example/login|Re-enter your NHSmail password&gt;" in told["text"]
+        assert "&lt;!channel&gt;" in json.dumps(updated)
+        assert all(e.acknowledged_by_id == "teams:29:alex" and e.acknowledged_by == HOSTILE
+                   for e in rig.core.store.escalations())
 
 
 # -- the line manager: picked with the people picker, messaged 1:1 --------------------------
