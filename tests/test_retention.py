@@ -197,6 +197,18 @@ def test_retention_periods_come_from_app_yaml(tmp_path):
             load_config(cfg)
 
 
+def test_the_retention_defaults_are_written_out_in_app_yaml_and_the_readme():
+    """An operator reads how long each record is kept in the shipped app.yaml and the README, not in the code."""
+    import yaml
+    from handlers.retention import describe, parse_period
+    shipped = yaml.safe_load((ROOT / "app.yaml").read_text())["retention"]
+    defaults = {name: getattr(Retention(), name) for name in ("incidents", "drafts", "questions", "feedback")}
+    assert {k: parse_period(v) for k, v in shipped.items()} == defaults
+    readme = (ROOT / "README.md").read_text()
+    for name, period in defaults.items():
+        assert f"| `{name}` | `{describe(period)}` |" in readme, name
+
+
 def test_an_old_database_is_converted_once_and_its_free_space_cleared(tmp_path):
     """A file made before policybot set auto_vacuum and secure_delete, with text left in its free pages
     by an old-style delete, is rebuilt on open: the leftovers go and later purges can shrink it."""
