@@ -43,7 +43,7 @@ def run_cli(argv: list[str], stdin: bytes) -> tuple[int, bytes, bytes]:
     return proc.returncode, proc.stdout, proc.stderr
 
 
-@pytest.mark.parametrize("command, field", [("check", "text"), ("ask", "question")])
+@pytest.mark.parametrize("command, field", [("check", "text"), ("ask", "question"), ("chat", "text")])
 def test_jsonl_answers_every_line_and_survives_hostile_ones(command, field):
     lines = [line.replace(b'"text"', f'"{field}"'.encode()) for line in HOSTILE_LINES]
     code, out, err = run_cli([command, "--jsonl"], b"\n".join(lines) + b"\n")
@@ -59,7 +59,7 @@ def test_jsonl_answers_every_line_and_survives_hostile_ones(command, field):
     # Text that cannot be UTF-8 is replaced, answered, and the answer says so.
     for i in (2, 3):
         assert "error" not in got[i] and "U+FFFD" in got[i]["warning"]
-    if command == "check":
+    if command in ("check", "chat"):
         assert got[12]["verdict"] in ("revise", "stop") and got[2]["verdict"] == "stop"
 
 
@@ -150,6 +150,10 @@ async def test_slack_unauthenticated_requests_get_401_even_when_malformed(tmp_pa
         for ts in ("abc", "", "12.5", "1e9", "-1", "١٢٣"):
             headers = {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": "v0=" + "0" * 64}
             status, _ = await post(rig.http, rig.url + "/slack/events", body, JSON, headers, signed=False)
+            assert status == 401, ts
+            # Signed with the real secret over that timestamp: its age cannot be checked, so still refused.
+            status, _ = await post(rig.http, rig.url + "/slack/events", body, JSON, sign(body, timestamp=ts),
+                                   signed=False)
             assert status == 401, ts
         status, _ = await post(rig.http, rig.url + "/slack/events", "[1]", JSON, signed=False)
         assert status == 401
