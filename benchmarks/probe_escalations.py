@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
+import importlib
 import json
 import os
 import re
@@ -26,6 +26,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import types
 from collections import Counter
 from pathlib import Path
 
@@ -34,10 +35,13 @@ ID = re.compile(r"· #(\d+) ·")
 
 
 def _fake_module():
-    spec = importlib.util.spec_from_file_location("probe_slack_fake", HERE / "tests" / "slack_fake.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """This checkout's fake Slack, whichever code is under test. Loaded as a module of a package of
+    its own (tests/ under another name), so its relative imports work and --code's tests/ can't shadow it."""
+    if "probe_tests" not in sys.modules:
+        package = types.ModuleType("probe_tests")
+        package.__path__ = [str(HERE / "tests")]
+        sys.modules["probe_tests"] = package
+    return importlib.import_module("probe_tests.slack_fake")
 
 
 def service(store, url, session):
