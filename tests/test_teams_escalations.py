@@ -152,6 +152,27 @@ async def test_app_yaml_can_send_teams_escalations_to_both_and_either_copy_ackno
             assert not live_markup(act) and HOSTILE in shown(act)  # and still reads as what they typed
 
 
+async def test_a_teams_card_sent_again_after_a_crash_says_it_may_be_a_second_copy(tmp_path):
+    """The connector can't read a channel's history, so a row whose claimant died mid-send (its lease
+    ran out) is sent again; the card says it may already be there, and it is one row, acted on once."""
+    import datetime as dt
+    async with Both(tmp_path, slack=False) as rig:
+        await rig.register()
+        esc = rig.core.escalations.raise_("comms", "Question from teams user 29:nurse:\nCan I post ward photos?",
+                                          surface="teams", user="29:nurse")
+        dead = rig.core.store.claim_escalations("dead-process", ("teams",), now=NOW, lease=dt.timedelta(minutes=5),
+                                                max_attempts=8)
+        assert [e.id for e in dead] == [esc.id]
+        assert await rig.core.escalations.deliver_pending(now=NOW) == []  # the dead claimant's lease still holds
+        assert rig.teams_posts(COMMS) == []
+        [again] = await rig.core.escalations.deliver_pending(now=NOW + dt.timedelta(minutes=6))
+        assert again.id == esc.id and again.attempts == 2
+        [card] = rig.teams_posts(COMMS)
+        assert "Sent again after an interruption" in shown(card) and f"#{esc.id}" in shown(card)
+        assert card["channelData"]["policybotEscalation"]["uid"] == esc.uid
+        assert rig.core.store.get_escalation(esc.id).status == SENT
+
+
 async def test_a_hostile_teams_display_name_reaches_slack_as_text(tmp_path):
     """The probe's case: a Teams caller's from.name became a live <!channel> and a phishing link in
     Slack's comms channel and in the requester's DM. Here a Slack user's question is copied to Teams
