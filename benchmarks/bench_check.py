@@ -5,7 +5,8 @@ Uses ../shared/eval/drafts.jsonl when present, plus the held-out drafts in tests
 drafts of benchmarks/adversarial.py at 10,000 and 40,000 characters (repeated triggers, digit and
 punctuation runs, homoglyphs, zero-width splits).
 `median_ms`/`p95_ms` repeat drafts (the embedding cache answers); `fresh_*` clear the cache before each
-draft, as a new post is. Not a test: it measures, it asserts nothing.
+draft, as a new post is; `corpus_short_*` time 300 fresh corpus posts of <= 280 characters (about half
+of them safe, nearer real traffic than the evaluation drafts, 60% of which are problems). Not a test: it measures, it asserts nothing.
 """
 from __future__ import annotations
 
@@ -60,6 +61,15 @@ def main() -> None:
                     fresh_short.append(fresh[-1])
         fresh.sort()
         fresh_short.sort()
+    corpus_short = []   # short corpus posts, about half of them safe: closer to real traffic than the eval drafts
+    if checker.semantic is not None:
+        from knowledge.training import load_corpus
+        for item in [it for it in load_corpus() if len(it["text"]) <= 280][:300]:
+            checker.semantic.embedder.clear_cache()
+            s = time.perf_counter()
+            checker.check(item["text"], item["account"])
+            corpus_short.append(time.perf_counter() - s)
+        corpus_short.sort()
     per = []
     t1 = time.perf_counter()
     for _ in range(args.rounds):
@@ -97,6 +107,9 @@ def main() -> None:
         "fresh_short_posts": len(fresh_short),   # <= 280 characters
         "fresh_short_median_ms": round(statistics.median(fresh_short) * 1000, 3) if fresh_short else None,
         "fresh_short_p95_ms": round(fresh_short[int(0.95 * (len(fresh_short) - 1))] * 1000, 3) if fresh_short else None,
+        "corpus_short_posts": len(corpus_short),
+        "corpus_short_median_ms": round(statistics.median(corpus_short) * 1000, 3) if corpus_short else None,
+        "corpus_short_p95_ms": round(corpus_short[int(0.95 * (len(corpus_short) - 1))] * 1000, 3) if corpus_short else None,
         "cold_start_s_median": round(statistics.median(starts), 3),
         "cold_start_s_max": round(max(starts), 3),
         "peak_rss_mb_cli": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1),
