@@ -39,26 +39,21 @@ def scrub_deep(data) -> int:
         node = stack.pop()
         if isinstance(node, dict):
             for key in list(node):
-                value = node[key]
                 if isinstance(key, str) and _SURROGATE.search(key):
-                    del node[key]
-                    key = scrub_surrogates(key)
-                    node[key] = value
+                    node[scrub_surrogates(key)] = node.pop(key)
                     changed += 1
-                if isinstance(value, str):
-                    if _SURROGATE.search(value):
-                        node[key] = scrub_surrogates(value)
-                        changed += 1
-                elif isinstance(value, (dict, list)):
-                    stack.append(value)
+            slots = node.items()
         elif isinstance(node, list):
-            for i, value in enumerate(node):
-                if isinstance(value, str):
-                    if _SURROGATE.search(value):
-                        node[i] = scrub_surrogates(value)
-                        changed += 1
-                elif isinstance(value, (dict, list)):
-                    stack.append(value)
+            slots = enumerate(node)
+        else:
+            continue
+        for where, value in list(slots):
+            if isinstance(value, str):
+                if _SURROGATE.search(value):
+                    node[where] = scrub_surrogates(value)
+                    changed += 1
+            elif isinstance(value, (dict, list)):
+                stack.append(value)
     return changed
 
 

@@ -20,6 +20,7 @@ from bot.storage.sqlite import MIGRATIONS
 from handlers.retention import Retention
 
 from .conftest import ROOT
+from benchmarks.probe_retention import STRINGS  # the probe's `strings`, one copy
 
 GONE = {  # each one is past its retention period once aged below
     "description": "Glimmerquartz11 sent a wave",
@@ -55,17 +56,6 @@ class Refusing:
 def chat(core, lines, user):
     run_console(core, io.StringIO("\n".join(lines) + "\n"), io.StringIO(), user=user)
 
-
-STRINGS = r"""
-import re, sys
-for path in sys.argv[1:]:
-    try:
-        data = open(path, "rb").read()
-    except FileNotFoundError:
-        continue
-    for run in re.findall(rb"[\t\x20-\x7e]{4,}", data):
-        sys.stdout.buffer.write(run + b"\n")
-"""
 
 
 def on_disk(db: Path) -> bytes:
