@@ -48,28 +48,26 @@ def main() -> None:
     items = drafts()
     for text, account in items:
         checker.check(text, account)
-    fresh, fresh_short = [], []   # every draft new to the embedding cache, as a real user's post is
-    if checker.semantic is not None:
-        embedder = checker.semantic.embedder
-        for _ in range(max(1, args.rounds // 4)):
-            for text, account in items:
-                embedder.clear_cache()
-                s = time.perf_counter()
-                checker.check(text, account)
-                fresh.append(time.perf_counter() - s)
-                if len(text) <= 280:
-                    fresh_short.append(fresh[-1])
-        fresh.sort()
-        fresh_short.sort()
-    corpus_short = []   # short corpus posts, about half of them safe: closer to real traffic than the eval drafts
+    fresh, fresh_short, corpus_short = [], [], []   # each draft new to the embedding cache, as a real post is
     if checker.semantic is not None:
         from knowledge.training import load_corpus
-        for item in [it for it in load_corpus() if len(it["text"]) <= 280][:300]:
+
+        def timed_fresh(text: str, account: str) -> float:
             checker.semantic.embedder.clear_cache()
             s = time.perf_counter()
-            checker.check(item["text"], item["account"])
-            corpus_short.append(time.perf_counter() - s)
-        corpus_short.sort()
+            checker.check(text, account)
+            return time.perf_counter() - s
+
+        for _ in range(max(1, args.rounds // 4)):
+            for text, account in items:
+                fresh.append(timed_fresh(text, account))
+                if len(text) <= 280:
+                    fresh_short.append(fresh[-1])
+        # short corpus posts, about half of them safe: closer to real traffic than the evaluation drafts
+        corpus_short = [timed_fresh(it["text"], it["account"])
+                        for it in [it for it in load_corpus() if len(it["text"]) <= 280][:300]]
+        for timings in (fresh, fresh_short, corpus_short):
+            timings.sort()
     per = []
     t1 = time.perf_counter()
     for _ in range(args.rounds):
